@@ -1,0 +1,53 @@
+//! One small handler per command, and what every handler shares: the panic guard and the
+//! shape of the decision reply.
+
+mod hit;
+mod registry;
+mod set_state;
+
+use std::ffi::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use redis_module::raw;
+
+use crate::api::{self, Ctx, RString};
+use crate::limiter::{Decision, Retry};
+
+pub use registry::register;
+
+/// The body of a command: replies exactly once, as its last step.
+type Handler = fn(Ctx, &[RString]);
+
+/// Runs a handler so that nothing in it can take the server down: a panic (a bug, never an
+/// input) is caught and answered with an error instead of aborting redis-server.
+fn guarded(ctx: Ctx, argv: *mut RString, argc: c_int, handler: Handler) -> c_int {
+    let args = unsafe { api::args(argv, argc) };
+    if catch_unwind(AssertUnwindSafe(|| handler(ctx, args))).is_err() {
+        api::reply_error(
+            ctx,
+            "ERR internal error in the rl module; see the server log",
+        );
+    }
+    raw::REDISMODULE_OK as c_int
+}
+
+/// The five integers of a decision: allowed, limit, remaining, retry_after_ms, reset_after_ms.
+pub fn decision_fields(d: &Decision) -> [i64; 5] {
+    let retry_ms = match d.retry_after {
+        Retry::Now => 0,
+        Retry::After(wait) => as_reply(wait.ceil_millis()),
+        Retry::Never => -1,
+    };
+    [
+        i64::from(d.allowed),
+        as_reply(d.limit),
+        as_reply(d.remaining),
+        retry_ms,
+        as_reply(d.reset_after.ceil_millis()),
+    ]
+}
+
+/// Limits are bounded by i64::MAX and times by a few windows, so this never saturates.
+fn as_reply(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,175 @@
+//! Sliding window counter.
+//!
+//! Time is cut into windows of fixed length. The usage seen at an instant `elapsed` into the
+//! current window is
+//!
+//! ```text
+//! usage = previous * (window - elapsed) / window + current
+//! ```
+//!
+//! the current window's count plus the previous window's count weighted by the share of it that
+//! is still inside the rolling window ending now. A request of `cost` units is admitted when
+//! `usage + cost <= limit`. Every comparison is made after multiplying by `window`, in `u128`,
+//! so the decision is exact.
+//!
+//! Windows are anchored per key rather than on the calendar, so keys do not all roll over on the
+//! same tick. The first window of a key is placed so that the hit creating the key lies
+//! `window / limit` into it (rounded up): a burst of `limit` requests is then released exactly
+//! one window later, as with an exact sliding log. Anchored at the hit itself, the burst would
+//! weigh fully on the next window and be released only `window / limit` after it.
+
+use super::{Decision, Micros, Params, Retry, MAX_LIMIT};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sliding {
+    /// Length of one window.
+    pub window: Micros,
+    /// Start of the current window.
+    pub start: Micros,
+    /// Units admitted in the current window, `[start, start + window)`.
+    pub current: u64,
+    /// Units admitted in the window just before it.
+    pub previous: u64,
+}
+
+impl Sliding {
+    /// A key's first window: its creating hit at `now` lies `window / limit` (rounded up, and
+    /// inside the window) into it.
+    fn first(window: Micros, limit: u64, now: Micros) -> Sliding {
+        let lead = window.0.div_ceil(limit).min(window.0 - 1);
+        Sliding::empty(window, Micros(now.0.saturating_sub(lead)))
+    }
+
+    fn empty(window: Micros, start: Micros) -> Sliding {
+        Sliding {
+            window,
+            start,
+            current: 0,
+            previous: 0,
+        }
+    }
+
+    /// From this instant the counts no longer weigh on any decision.
+    pub fn expires_at(&self) -> Option<Micros> {
+        if self.current > 0 {
+            Some(Micros(self.start.0 + 2 * self.window.0))
+        } else if self.previous > 0 {
+            Some(Micros(self.start.0 + self.window.0))
+        } else {
+            None
+        }
+    }
+
+    /// The same state seen at `now` (not before `start`): the windows that ended are rolled.
+    fn rolled(&self, now: Micros) -> Sliding {
+        let passed = now.saturating_sub(self.start).0 / self.window.0;
+        let start = Micros(self.start.0 + passed * self.window.0);
+        match passed {
+            0 => *self,
+            1 => Sliding {
+                start,
+                current: 0,
+                previous: self.current,
+                ..*self
+            },
+            _ => Sliding::empty(self.window, start),
+        }
+    }
+
+    /// Usage at `elapsed` into the current window, in units times window length.
+    fn scaled_usage(&self, elapsed: u128) -> u128 {
+        let window = u128::from(self.window.0);
+        u128::from(self.previous) * (window - elapsed) + u128::from(self.current) * window
+    }
+
+    /// A state under another window length that carries the usage of this one at `now`, rounded
+    /// up to whole units: what was consumed stays consumed, and ages out on the new window.
+    fn carried_over(&self, window: Micros, limit: u64, now: Micros) -> Sliding {
+        let seen = self.rolled(now.max(self.start));
+        let elapsed = u128::from(now.saturating_sub(seen.start).0);
+        let used = seen
+            .scaled_usage(elapsed)
+            .div_ceil(u128::from(seen.window.0));
+        Sliding {
+            current: u64::try_from(used).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
+            ..Sliding::first(window, limit, now)
+        }
+    }
+
+    /// Offset from `start` of the first instant at which `cost` units fit under `limit`,
+    /// assuming no other hit meanwhile. Requires `cost <= limit`. Usage only decreases with
+    /// time, so every later instant fits too.
+    fn admission_offset(&self, limit: u64, cost: u64) -> u64 {
+        let window = u128::from(self.window.0);
+        // Inside the current window the previous count's weight shrinks:
+        // previous * (window - e) <= (limit - current - cost) * window.
+        if let Some(room) = limit
+            .checked_sub(self.current)
+            .and_then(|r| r.checked_sub(cost))
+        {
+            let slack = match self.previous {
+                0 => window,
+                previous => u128::from(room) * window / u128::from(previous),
+            };
+            if slack >= window {
+                return 0;
+            }
+            // window - slack lies in (0, window]: at `window` we are in the next window.
+            let offset = window - slack;
+            if offset < window {
+                return offset as u64;
+            }
+        }
+        // In the next window, the current count becomes the previous one:
+        // current * (window - e) <= (limit - cost) * window.
+        let room = u128::from(limit - cost);
+        let slack = match self.current {
+            0 => window,
+            current => room * window / u128::from(current),
+        };
+        (window + window.saturating_sub(slack)) as u64
+    }
+}
+
+/// Decide one request. Returns the decision and the state to store, if it changed.
+pub fn hit(state: Option<&Sliding>, params: &Params, now: Micros) -> (Decision, Option<Sliding>) {
+    let (seen, migrated) = match state {
+        Some(old) if old.window == params.window => (old.rolled(now.max(old.start)), false),
+        Some(old) => (old.carried_over(params.window, params.limit, now), true),
+        None => (Sliding::first(params.window, params.limit, now), false),
+    };
+    // A clock that stepped back is treated as standing still at the window's start.
+    let now = now.max(seen.start);
+    let window = u128::from(seen.window.0);
+    let elapsed = u128::from(now.0 - seen.start.0);
+
+    let capacity = u128::from(params.limit) * window;
+    let cost = u128::from(params.cost) * window;
+    let mut used = seen.scaled_usage(elapsed);
+    let allowed = used + cost <= capacity;
+
+    let mut next = seen;
+    if allowed {
+        next.current += params.cost;
+        used += cost;
+    }
+
+    let retry_after = if allowed {
+        Retry::Now
+    } else if params.cost > params.limit {
+        Retry::Never
+    } else {
+        let at = seen.start.0 + seen.admission_offset(params.limit, params.cost);
+        Retry::After(Micros(at - now.0))
+    };
+    let decision = Decision {
+        allowed,
+        limit: params.limit,
+        remaining: (capacity.saturating_sub(used) / window) as u64,
+        retry_after,
+        reset_after: next
+            .expires_at()
+            .map_or(Micros::ZERO, |at| at.saturating_sub(now)),
+    };
+    (decision, (allowed || migrated).then_some(next))
+}

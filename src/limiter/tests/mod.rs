@@ -1,0 +1,52 @@
+//! Tests of the pure limiter, driven by a simulated clock.
+
+mod sliding;
+
+use super::{hit, Decision, Micros, Params, State};
+
+/// A single key as the server keeps it: the state, and the key's expiry in whole
+/// milliseconds (a key is gone once now_ms > expire_ms, as in Redis).
+#[derive(Clone, Debug, Default)]
+pub struct SimKey {
+    pub state: Option<State>,
+    pub expire_ms: u64,
+}
+
+impl SimKey {
+    fn live(&self, now: Micros) -> Option<&State> {
+        self.state
+            .as_ref()
+            .filter(|_| now.0 / 1000 <= self.expire_ms)
+    }
+
+    /// RL.HIT at `now`.
+    pub fn hit(&mut self, params: &Params, now: Micros) -> Decision {
+        if self.live(now).is_none() {
+            self.state = None;
+        }
+        let outcome = hit(self.state.as_ref(), params, now);
+        if let Some(state) = outcome.write {
+            match state.expires_at() {
+                Some(at) => {
+                    self.state = Some(state);
+                    self.expire_ms = at.ceil_millis();
+                }
+                None => self.state = None,
+            }
+        }
+        outcome.decision
+    }
+
+    /// What RL.HIT would answer at `now`, leaving the key as it is.
+    pub fn peek(&self, params: &Params, now: Micros) -> Decision {
+        self.clone().hit(params, now)
+    }
+}
+
+pub fn params(limit: u64, window_ms: u64, cost: u64) -> Params {
+    Params {
+        limit,
+        window: Micros::from_millis(window_ms),
+        cost,
+    }
+}

@@ -1,0 +1,288 @@
+//! The sliding window counter's promises, checked on random request traces.
+
+use proptest::prelude::*;
+
+use super::{params, SimKey};
+use crate::limiter::{Micros, Params, Retry, State, MAX_LIMIT};
+
+fn sliding(key: &SimKey) -> crate::limiter::sliding::Sliding {
+    match key.state {
+        Some(State::Sliding(s)) => s,
+        None => panic!("no state"),
+    }
+}
+
+#[test]
+fn a_fresh_key_admits_limit_then_waits_one_window() {
+    let p = params(10, 60_000, 1);
+    let mut key = SimKey::default();
+    let t0 = Micros(1_700_000_000_000_000);
+    for remaining in (0..10).rev() {
+        let d = key.hit(&p, t0);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, remaining);
+        assert_eq!(d.retry_after, Retry::Now);
+    }
+    let denied = key.hit(&p, t0);
+    assert!(!denied.allowed);
+    assert_eq!(denied.remaining, 0);
+    // Released exactly one window after the burst, as a sliding log would.
+    assert_eq!(
+        denied.retry_after,
+        Retry::After(Micros::from_millis(60_000))
+    );
+    // Full again once the burst's window has aged out of the next one too: it sits 6 s
+    // (window / limit) into its window.
+    assert_eq!(denied.reset_after, Micros::from_millis(114_000));
+
+    let just_before = Micros(t0.0 + 60_000_000 - 1);
+    assert!(!key.peek(&p, just_before).allowed);
+    let at_retry = key.hit(&p, Micros(t0.0 + 60_000_000));
+    assert!(at_retry.allowed);
+    assert_eq!(at_retry.remaining, 0);
+}
+
+#[test]
+fn the_previous_window_weighs_by_its_remaining_share() {
+    // Window 10 s, limit 10, the key placed 1 s before its first hit at t0.
+    let p = params(10, 10_000, 1);
+    let mut key = SimKey::default();
+    let t0 = Micros(1_000_000_000);
+    for _ in 0..10 {
+        assert!(key.hit(&p, t0).allowed);
+    }
+    // Half-way through the next window the 10 previous hits weigh 5.
+    let half = Micros(t0.0 - 1_000_000 + 15_000_000);
+    let d = key.hit(&p, half);
+    assert!(d.allowed);
+    assert_eq!(d.remaining, 4);
+}
+
+#[test]
+fn cost_beyond_the_limit_is_never_admitted() {
+    let p = params(5, 1_000, 6);
+    let mut key = SimKey::default();
+    let d = key.hit(&p, Micros(1_000_000));
+    assert!(!d.allowed);
+    assert_eq!(d.retry_after, Retry::Never);
+    assert_eq!(d.remaining, 5);
+    assert_eq!(d.reset_after, Micros::ZERO);
+    assert!(
+        key.state.is_none(),
+        "a denied hit on a new key stores nothing"
+    );
+}
+
+#[test]
+fn a_clock_that_steps_back_stands_still() {
+    let p = params(2, 1_000, 1);
+    let mut key = SimKey::default();
+    let t0 = Micros(50_000_000);
+    assert!(key.hit(&p, t0).allowed);
+    assert!(key.hit(&p, t0).allowed);
+    let back = key.hit(&p, Micros(t0.0 - 10_000_000));
+    assert!(!back.allowed);
+    let Retry::After(wait) = back.retry_after else {
+        panic!("expected a wait")
+    };
+    assert!(wait <= Micros::from_millis(2_000));
+    assert!(back.reset_after <= Micros::from_millis(2_000));
+}
+
+#[test]
+fn a_new_window_length_carries_the_usage_over() {
+    let mut key = SimKey::default();
+    let t0 = Micros(10_000_000_000);
+    for _ in 0..10 {
+        assert!(key.hit(&params(10, 3_600_000, 1), t0).allowed);
+    }
+    // The same 10 units stay consumed under a 1 s window: denied, and the migrated state is
+    // stored so that the answer's retry time holds.
+    let d = key.hit(&params(10, 1_000, 1), t0);
+    assert!(!d.allowed);
+    assert_eq!(sliding(&key).window, Micros::from_millis(1_000));
+    assert_eq!(sliding(&key).current, 10);
+    let Retry::After(wait) = d.retry_after else {
+        panic!("expected a wait")
+    };
+    assert!(
+        key.peek(&params(10, 1_000, 1), Micros(t0.0 + wait.0))
+            .allowed
+    );
+}
+
+/// A request trace: gaps between requests as a share of the window, and costs.
+fn trace(limit: u64) -> impl Strategy<Value = Vec<(u64, u64, u64)>> {
+    // (gap in thousandths of a window, extra microseconds, cost)
+    let cost = prop_oneof![8 => Just(1u64), 2 => 1..=limit.saturating_add(1).min(MAX_LIMIT)];
+    proptest::collection::vec((0u64..2_500, 0u64..1_000, cost), 1..120)
+}
+
+fn limit_and_window() -> impl Strategy<Value = (u64, u64)> {
+    let limit = prop_oneof![4 => 1u64..=12, 1 => 1u64..=1_000_000];
+    let window_ms = prop_oneof![1u64..=5, 1u64..=3_000, Just(60_000), Just(86_400_000)];
+    (limit, window_ms)
+}
+
+fn advance(now: Micros, window_ms: u64, gap_permille: u64, jitter_us: u64) -> Micros {
+    Micros(now.0 + window_ms * gap_permille + jitter_us)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// Every admission satisfies the weighted formula, counted from the log of what was really
+    /// admitted since the key was created; and no rolling window ever holds more than two
+    /// windows' worth.
+    #[test]
+    fn admissions_respect_the_weighted_bound(
+        (limit, window_ms) in limit_and_window(),
+        steps in trace(12),
+        start in 0u64..1 << 50,
+    ) {
+        let window = u128::from(window_ms) * 1000;
+        let mut key = SimKey::default();
+        let mut now = Micros(start);
+        let mut log: Vec<(u64, u64)> = Vec::new();
+        for (gap, jitter, cost) in steps {
+            now = advance(now, window_ms, gap, jitter);
+            let p = params(limit, window_ms, cost);
+            let existed = key.live(now).is_some();
+            let d = key.hit(&p, now);
+            if !existed {
+                log.clear();
+            }
+            if !d.allowed {
+                continue;
+            }
+            log.push((now.0, cost));
+            let s = sliding(&key);
+            let in_window = |from: u64, to: u64| -> u64 {
+                log.iter().filter(|(t, _)| *t >= from && *t < to).map(|(_, c)| c).sum()
+            };
+            let current = in_window(s.start.0, s.start.0 + s.window.0);
+            let previous = in_window(s.start.0.saturating_sub(s.window.0), s.start.0);
+            prop_assert_eq!(current, s.current);
+            prop_assert_eq!(previous, s.previous);
+            let elapsed = u128::from(now.0 - s.start.0);
+            let weighted = u128::from(previous) * (window - elapsed) + u128::from(current) * window;
+            prop_assert!(weighted <= u128::from(limit) * window);
+            let rolling: u64 = log.iter().filter(|(t, _)| t + s.window.0 > now.0).map(|(_, c)| c).sum();
+            prop_assert!(rolling <= 2 * limit);
+        }
+    }
+
+    /// The retry time is exact: waiting exactly that long admits the same request, one
+    /// microsecond less does not; in whole milliseconds, rounded up, it is never early.
+    #[test]
+    fn retry_after_is_exact_and_never_early(
+        (limit, window_ms) in limit_and_window(),
+        steps in trace(12),
+        start in 0u64..1 << 50,
+    ) {
+        let mut key = SimKey::default();
+        let mut now = Micros(start);
+        for (gap, jitter, cost) in steps {
+            now = advance(now, window_ms, gap, jitter);
+            let p = params(limit, window_ms, cost);
+            let d = key.hit(&p, now);
+            match d.retry_after {
+                Retry::Now => prop_assert!(d.allowed),
+                Retry::Never => prop_assert!(cost > limit),
+                Retry::After(wait) => {
+                    prop_assert!(!d.allowed && wait > Micros::ZERO);
+                    prop_assert!(key.peek(&p, Micros(now.0 + wait.0)).allowed);
+                    prop_assert!(!key.peek(&p, Micros(now.0 + wait.0 - 1)).allowed);
+                    let waited_ms = Micros::from_millis(wait.ceil_millis());
+                    prop_assert!(key.peek(&p, Micros(now.0 + waited_ms.0)).allowed);
+                }
+            }
+        }
+    }
+
+    /// After reset_after the key is at full capacity; just before, it is not.
+    #[test]
+    fn reset_after_leads_to_full_capacity(
+        (limit, window_ms) in limit_and_window(),
+        steps in trace(12),
+        start in 0u64..1 << 50,
+    ) {
+        let mut key = SimKey::default();
+        let mut now = Micros(start);
+        for (gap, jitter, cost) in steps {
+            now = advance(now, window_ms, gap, jitter);
+            let d = key.hit(&params(limit, window_ms, cost), now);
+            let one = params(limit, window_ms, 1);
+            let full = key.peek(&one, Micros(now.0 + d.reset_after.0));
+            prop_assert!(full.allowed && full.remaining == limit - 1);
+            if d.reset_after > Micros::ZERO {
+                let before = key.peek(&one, Micros(now.0 + d.reset_after.0 - 1));
+                prop_assert!(!before.allowed || before.remaining < limit - 1);
+            }
+        }
+    }
+
+    /// `remaining` is exact, and a denied request changes nothing.
+    #[test]
+    fn remaining_is_exact_and_denials_consume_nothing(
+        (limit, window_ms) in limit_and_window(),
+        steps in trace(12),
+        start in 0u64..1 << 50,
+    ) {
+        let mut key = SimKey::default();
+        let mut now = Micros(start);
+        for (gap, jitter, cost) in steps {
+            now = advance(now, window_ms, gap, jitter);
+            let before = key.clone();
+            let d = key.hit(&params(limit, window_ms, cost), now);
+            if !d.allowed {
+                prop_assert_eq!(key.state, before.live(now).copied());
+            }
+            if d.remaining > 0 {
+                prop_assert!(key.peek(&params(limit, window_ms, d.remaining), now).allowed);
+            }
+            if d.remaining < limit {
+                prop_assert!(!key.peek(&params(limit, window_ms, d.remaining + 1), now).allowed);
+            }
+        }
+    }
+
+    /// Parameters that change from call to call, and a clock that jumps back and forth, never
+    /// break the arithmetic: replies stay within bounds and stored states stay valid.
+    #[test]
+    fn changing_parameters_and_clocks_stay_sane(
+        calls in proptest::collection::vec(
+            (limit_and_window(), 1u64..=20, -3_000_000i64..3_000_000, any::<bool>()),
+            1..80,
+        ),
+        start in 0u64..1 << 50,
+    ) {
+        let mut key = SimKey::default();
+        let mut now = start;
+        let mut latest = start;
+        for ((limit, window_ms), cost, step, huge_limit) in calls {
+            now = now.saturating_add_signed(step);
+            // While the clock runs backwards the limiter stands still at the latest instant it
+            // saw, so waits are only exact from a clock that did not step back.
+            let monotonic = now >= latest;
+            latest = latest.max(now);
+            let limit = if huge_limit { MAX_LIMIT } else { limit };
+            let p = Params { limit, window: Micros::from_millis(window_ms), cost };
+            let d = key.hit(&p, Micros(now));
+            prop_assert!(d.remaining <= limit);
+            let two_windows = Micros::from_millis(2 * window_ms);
+            prop_assert!(d.reset_after <= two_windows);
+            if let Retry::After(wait) = d.retry_after {
+                prop_assert!(wait <= two_windows);
+                if monotonic {
+                    prop_assert!(key.peek(&p, Micros(now + wait.0)).allowed);
+                }
+            }
+            if let Some(state) = key.state {
+                prop_assert!(state.expires_at().is_some());
+                let bytes = crate::codec::encode(&state);
+                prop_assert_eq!(crate::codec::decode(bytes.as_bytes()), Ok(state));
+            }
+        }
+    }
+}

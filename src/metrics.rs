@@ -1,0 +1,31 @@
+//! Counters shown by `INFO rl`.
+
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redis_module::raw;
+
+use crate::api::call;
+use crate::limiter::Decision;
+
+static ALLOWED: AtomicU64 = AtomicU64::new(0);
+static DENIED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one decision. Commands run on the server's main thread; relaxed atomics are plain
+/// additions there.
+pub fn record(decision: &Decision) {
+    let counter = if decision.allowed { &ALLOWED } else { &DENIED };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The `INFO rl` section: `rl_allowed`, `rl_denied`.
+pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: i32) {
+    call!(RedisModule_InfoAddSection(ctx, c"".as_ptr()) else 0);
+    field(ctx, c"allowed", &ALLOWED);
+    field(ctx, c"denied", &DENIED);
+}
+
+fn field(ctx: *mut raw::RedisModuleInfoCtx, name: &CStr, counter: &AtomicU64) {
+    let value = counter.load(Ordering::Relaxed);
+    call!(RedisModule_InfoAddFieldULongLong(ctx, name.as_ptr(), value) else 0);
+}
