@@ -106,11 +106,10 @@ fn keys_expire_once_back_to_full_capacity() {
         reply[4]
     );
     assert!(wait_until(5, || {
-        redis::cmd("EXISTS")
+        !redis::cmd("EXISTS")
             .arg("short")
             .query::<bool>(&mut con)
             .unwrap()
-            == false
     }));
     // Back at full capacity as a new key.
     assert_eq!(hit(&mut con, b"short", 5, "100ms")[..3], [1, 5, 4]);
