@@ -1,0 +1,40 @@
+# The module's two everyday commands, each doing all set-up on a fresh Debian machine:
+#   make run    install what is missing, build, run redis-server with the module on
+#               127.0.0.1:6379 in the foreground
+#   make test   install what is missing, build, run every test (unit, property, and the
+#               integration suite on Redis 7.0, Redis 8.2 and Valkey 9.1)
+
+MODULE := target/release/librl.so
+PORT ?= 6379
+RUN_DIR := build/run
+
+.PHONY: build run test unit matrix deps lint clean
+
+build:
+	scripts/install-deps.sh
+	cargo build --release
+
+run: build
+	mkdir -p $(RUN_DIR)
+	redis-server --bind 127.0.0.1 --port $(PORT) --dir $(abspath $(RUN_DIR)) \
+		--loadmodule $(abspath $(MODULE))
+
+test: build
+	scripts/install-deps.sh --servers
+	$(MAKE) unit matrix
+
+# The pure limiter and the parsers, with a simulated clock and property tests.
+unit:
+	cargo test --release --lib
+
+# The integration tests against real servers, once per server of the matrix.
+matrix:
+	scripts/test-matrix.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf build
