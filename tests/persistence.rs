@@ -11,7 +11,13 @@ use common::*;
 fn make_traffic(con: &mut Connection) {
     for i in 0..5 {
         hit(con, b"full", 5, "60");
-        hit_with(con, b"costly", 100, "1h", &["COST", &(i * 7 + 1).to_string()]);
+        hit_with(
+            con,
+            b"costly",
+            100,
+            "1h",
+            &["COST", &(i * 7 + 1).to_string()],
+        );
     }
     hit(con, b"full", 5, "60"); // denied
     hit(con, b"once", 10, "10m");
@@ -90,7 +96,9 @@ fn aof_bytes(dir: &Path) -> Vec<u8> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn restart_from_aof(preamble: &str) {
@@ -111,7 +119,10 @@ fn restart_from_aof(preamble: &str) {
     hit(&mut con, b"once", 10, "10m");
     hit(&mut con, b"after-rewrite", 3, "60");
     let before = snapshot(&mut con);
-    let late = (dump(&mut con, b"after-rewrite"), pexpiretime(&mut con, b"after-rewrite"));
+    let late = (
+        dump(&mut con, b"after-rewrite"),
+        pexpiretime(&mut con, b"after-rewrite"),
+    );
 
     let aof = aof_bytes(&dir);
     assert!(contains(&aof, b"RL.SETSTATE"), "effects are logged");
@@ -122,7 +133,10 @@ fn restart_from_aof(preamble: &str) {
     let mut con = server.conn();
     assert_eq!(snapshot(&mut con), before);
     assert_eq!(
-        (dump(&mut con, b"after-rewrite"), pexpiretime(&mut con, b"after-rewrite")),
+        (
+            dump(&mut con, b"after-rewrite"),
+            pexpiretime(&mut con, b"after-rewrite")
+        ),
         late
     );
     assert_all_expire(&before);
@@ -162,7 +176,10 @@ fn dump_restore_and_copy_carry_the_state() {
         .unwrap();
     assert!(copied);
     assert_eq!(dump(&mut con, b"copied"), dump(&mut con, b"full"));
-    assert_eq!(pexpiretime(&mut con, b"copied"), pexpiretime(&mut con, b"full"));
+    assert_eq!(
+        pexpiretime(&mut con, b"copied"),
+        pexpiretime(&mut con, b"full")
+    );
     // The copy is independent of its source.
     let _: () = redis::cmd("DEL").arg("full").query(&mut con).unwrap();
     assert_eq!(hit(&mut con, b"copied", 5, "60")[..3], [0, 5, 0]);

@@ -40,8 +40,13 @@ fn command_info_flags_and_key_specs() {
         .query(&mut con)
         .unwrap();
     let words = strings(&info);
-    for expected in ["rl.hit", "-4", "write", "denyoom", "fast", "RW", "access", "update"] {
-        assert!(words.contains(&expected.to_string()), "{expected} in {words:?}");
+    for expected in [
+        "rl.hit", "-4", "write", "denyoom", "fast", "RW", "access", "update",
+    ] {
+        assert!(
+            words.contains(&expected.to_string()),
+            "{expected} in {words:?}"
+        );
     }
     let keys: Vec<String> = redis::cmd("COMMAND")
         .arg("GETKEYS")
@@ -60,8 +65,30 @@ fn command_info_flags_and_key_specs() {
         .query(&mut con)
         .unwrap();
     let words = strings(&docs);
-    assert!(words.iter().any(|w| w.starts_with("Counts a request")), "{words:?}");
+    assert!(
+        words.iter().any(|w| w.starts_with("Counts a request")),
+        "{words:?}"
+    );
     assert!(words.contains(&"COST".to_string()));
+}
+
+#[test]
+fn rl_hit_is_refused_when_out_of_memory() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    let error = redis::cmd("RL.HIT")
+        .arg("k")
+        .arg(5)
+        .arg("60")
+        .query::<Vec<i64>>(&mut con)
+        .expect_err("deny-oom");
+    assert!(error_text(&error).starts_with("OOM"), "{error:?}");
 }
 
 #[test]
@@ -112,7 +139,11 @@ fn acl_category_where_the_server_has_module_categories() {
             .query(&mut con)
             .unwrap();
         assert!(members.contains(&"rl.hit".to_string()), "{members:?}");
-        let writes: Vec<String> = redis::cmd("ACL").arg("CAT").arg("write").query(&mut con).unwrap();
+        let writes: Vec<String> = redis::cmd("ACL")
+            .arg("CAT")
+            .arg("write")
+            .query(&mut con)
+            .unwrap();
         assert!(writes.contains(&"rl.hit".to_string()), "{writes:?}");
     }
 }
@@ -139,10 +170,20 @@ fn cluster_routing_sees_the_key() {
         info.contains("cluster_state:ok")
     }));
     let slot = |con: &mut Connection, key: &str| -> i64 {
-        redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(con).unwrap()
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(con)
+            .unwrap()
     };
-    let served = (0..).map(|i| format!("k{i}")).find(|k| slot(&mut con, k) <= 8191).unwrap();
-    let unserved = (0..).map(|i| format!("k{i}")).find(|k| slot(&mut con, k) > 8191).unwrap();
+    let served = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| slot(&mut con, k) <= 8191)
+        .unwrap();
+    let unserved = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| slot(&mut con, k) > 8191)
+        .unwrap();
     assert_eq!(hit(&mut con, served.as_bytes(), 5, "60")[0], 1);
     let error = redis::cmd("RL.HIT")
         .arg(&unserved)

@@ -54,8 +54,11 @@ fn primary_and_replica(shift_seconds: i64) -> (Server, Server) {
         .query(&mut con)
         .unwrap();
     assert!(
-        wait_until(30, || info_field(&mut con, "replication", "master_link_status")
-            == "up"),
+        wait_until(30, || info_field(
+            &mut con,
+            "replication",
+            "master_link_status"
+        ) == "up"),
         "the replica did not sync: {}",
         replica.log()
     );
@@ -66,7 +69,13 @@ fn primary_and_replica(shift_seconds: i64) -> (Server, Server) {
 fn traffic(con: &mut Connection) {
     for i in 0..20 {
         hit(con, format!("user:{}", i % 4).as_bytes(), 5, "60");
-        hit_with(con, b"bytes", 1000, "1h", &["COST", &(i * 13 + 1).to_string()]);
+        hit_with(
+            con,
+            b"bytes",
+            1000,
+            "1h",
+            &["COST", &(i * 13 + 1).to_string()],
+        );
     }
     hit(con, b"moved", 10, "1h");
     hit(con, b"moved", 10, "1s"); // a new window migrates the key
@@ -91,7 +100,11 @@ const KEYS: &[&str] = &[
 ];
 
 fn settle(primary: &mut Connection) {
-    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(primary).unwrap();
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(10_000)
+        .query(primary)
+        .unwrap();
     assert_eq!(acked, 1, "the replica acknowledged the writes");
 }
 
@@ -107,7 +120,12 @@ fn a_replica_an_hour_behind_holds_the_same_bytes() {
     settle(&mut p);
     for key in KEYS {
         let key = key.as_bytes();
-        assert_eq!(dump(&mut r, key), dump(&mut p, key), "{}", String::from_utf8_lossy(key));
+        assert_eq!(
+            dump(&mut r, key),
+            dump(&mut p, key),
+            "{}",
+            String::from_utf8_lossy(key)
+        );
         assert_eq!(pexpiretime(&mut r, key), pexpiretime(&mut p, key));
     }
     assert_eq!(digest(&mut r), digest(&mut p));
@@ -138,9 +156,15 @@ fn replicas_receive_effects_and_nothing_for_a_denied_hit() {
         "a denied hit propagates nothing"
     );
     hit(&mut p, b"twice", 1, "60");
-    assert_ne!(info_field(&mut p, "replication", "master_repl_offset"), offset);
+    assert_ne!(
+        info_field(&mut p, "replication", "master_repl_offset"),
+        offset
+    );
     settle(&mut p);
-    let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut r).unwrap();
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut r)
+        .unwrap();
     assert!(stats.contains("cmdstat_rl.setstate:calls=2"), "{stats}");
     assert!(!stats.contains("cmdstat_rl.hit"), "{stats}");
 }
