@@ -1,10 +1,13 @@
 //! Turning a command's arguments into validated limiter parameters.
 //!
 //! Numbers follow Redis' own integer syntax (no sign, no spaces, no leading zeros, no exponent)
-//! with overflow checks; durations are such a number with an optional unit. Every error names
-//! the argument and says what is expected.
+//! with overflow checks; durations are such a number with an optional unit. Option names are
+//! case-insensitive. Every error names the argument and says what is expected.
 
-use crate::limiter::{Micros, Params, MAX_LIMIT, MAX_WINDOW, MIN_WINDOW};
+use crate::limiter::{Algorithm, Micros, Params, MAX_LIMIT, MAX_WINDOW, MIN_WINDOW};
+
+/// The most limits one RL.MHIT call may check.
+pub const MAX_KEYS: usize = 64;
 
 /// Why the arguments were refused. `message()` is the error reply.
 #[derive(Debug, PartialEq, Eq)]
@@ -12,9 +15,22 @@ pub enum ArgError {
     Limit,
     Window,
     Cost,
-    UnknownOption(String),
+    Burst,
+    Algorithm,
+    BurstWithoutBucket,
+    BurstTooLarge,
+    UnknownOption(String, &'static str),
     MissingValue(&'static str),
     Repeated(&'static str),
+    NumKeys,
+    ClauseCount { keys: usize, clauses: usize },
+    OutsideClause(&'static str),
+    RepeatedKey,
+    MaxBurst,
+    Count,
+    Period,
+    Quantity,
+    CellBurstTooLarge,
 }
 
 impl ArgError {
@@ -25,39 +41,218 @@ impl ArgError {
                                  or 1d (from 1ms to 36500d)"
                 .to_string(),
             ArgError::Cost => format!("ERR COST must be an integer from 1 to {MAX_LIMIT}"),
-            ArgError::UnknownOption(name) => {
-                format!("ERR unknown option '{name}', expected COST")
+            ArgError::Burst => format!("ERR BURST must be an integer from 1 to {MAX_LIMIT}"),
+            ArgError::Algorithm => {
+                "ERR ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY or GCRA".to_string()
+            }
+            ArgError::BurstWithoutBucket => {
+                "ERR BURST applies to ALGO TOKEN, LEAKY and GCRA only".to_string()
+            }
+            ArgError::BurstTooLarge => "ERR BURST is too large for this rate: BURST × window / \
+                                        limit must be at most 36500d"
+                .to_string(),
+            ArgError::UnknownOption(name, expected) => {
+                format!("ERR unknown option '{name}', expected {expected}")
             }
             ArgError::MissingValue(option) => format!("ERR {option} needs a value"),
             ArgError::Repeated(option) => format!("ERR {option} is given more than once"),
+            ArgError::NumKeys => format!(
+                "ERR numkeys must be an integer from 1 to {MAX_KEYS}, and no more than the keys given"
+            ),
+            ArgError::ClauseCount { keys, clauses } => format!(
+                "ERR RL.MHIT needs one LIMIT clause per key: {keys} keys, {clauses} LIMIT clauses"
+            ),
+            ArgError::OutsideClause(option) => {
+                format!("ERR {option} must follow the LIMIT clause it applies to")
+            }
+            ArgError::RepeatedKey => "ERR RL.MHIT keys must be distinct".to_string(),
+            ArgError::MaxBurst => {
+                format!("ERR max_burst must be an integer from 0 to {}", MAX_LIMIT - 1)
+            }
+            ArgError::Count => format!("ERR count must be an integer from 1 to {MAX_LIMIT}"),
+            ArgError::Period => format!(
+                "ERR period must be a number of seconds from 1 to {}",
+                MAX_WINDOW.0 / 1_000_000
+            ),
+            ArgError::Quantity => format!("ERR quantity must be an integer from 0 to {MAX_LIMIT}"),
+            ArgError::CellBurstTooLarge => "ERR max_burst is too large for this rate: \
+                                            (max_burst + 1) × period / count must be at most \
+                                            36500d"
+                .to_string(),
         }
     }
 }
 
-/// `limit window [COST n]`, the arguments after the key.
+/// The options of one limit, before validation.
+#[derive(Default)]
+struct Options {
+    algorithm: Option<Algorithm>,
+    burst: Option<u64>,
+}
+
+impl Options {
+    /// Takes `name value` when `name` is an option of a limit; `Ok(false)` otherwise.
+    fn take(&mut self, name: &[u8], value: Option<&[u8]>) -> Result<bool, ArgError> {
+        if name.eq_ignore_ascii_case(b"ALGO") {
+            let value = value.ok_or(ArgError::MissingValue("ALGO"))?;
+            set_once(&mut self.algorithm, "ALGO", algorithm(value)?)?;
+        } else if name.eq_ignore_ascii_case(b"BURST") {
+            let value = value.ok_or(ArgError::MissingValue("BURST"))?;
+            set_once(
+                &mut self.burst,
+                "BURST",
+                count(value).ok_or(ArgError::Burst)?,
+            )?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn params(
+        self,
+        limit: u64,
+        window: Micros,
+        cost: u64,
+        default: Algorithm,
+    ) -> Result<Params, ArgError> {
+        let algorithm = self.algorithm.unwrap_or(default);
+        if self.burst.is_some() && !algorithm.has_burst() {
+            return Err(ArgError::BurstWithoutBucket);
+        }
+        let burst = self.burst.unwrap_or(limit);
+        if !drains_in_time(burst, window, limit) {
+            return Err(ArgError::BurstTooLarge);
+        }
+        Ok(Params {
+            algorithm,
+            limit,
+            window,
+            burst,
+            cost,
+        })
+    }
+}
+
+/// A full bucket of `burst` units drains within MAX_WINDOW at `limit` per `window`.
+fn drains_in_time(burst: u64, window: Micros, limit: u64) -> bool {
+    u128::from(burst) * u128::from(window.0) <= u128::from(limit) * u128::from(MAX_WINDOW.0)
+}
+
+/// `limit window [COST n] [ALGO a] [BURST n]`: the arguments of RL.HIT and RL.PEEK after the
+/// key. `default` is the algorithm when ALGO is not given.
 pub fn hit_params<'a>(
     limit: &[u8],
     window: &[u8],
     options: impl IntoIterator<Item = &'a [u8]>,
+    default: Algorithm,
 ) -> Result<Params, ArgError> {
     let limit = count(limit).ok_or(ArgError::Limit)?;
     let window = duration(window).ok_or(ArgError::Window)?;
     let mut cost = None;
+    let mut limit_options = Options::default();
     let mut options = options.into_iter();
     while let Some(name) = options.next() {
-        let Some(value) = options.next() else {
-            return Err(missing_or_unknown(name));
-        };
+        let value = options.next();
         if name.eq_ignore_ascii_case(b"COST") {
+            let value = value.ok_or(ArgError::MissingValue("COST"))?;
             set_once(&mut cost, "COST", count(value).ok_or(ArgError::Cost)?)?;
-        } else {
-            return Err(unknown(name));
+        } else if !limit_options.take(name, value)? {
+            return Err(unknown(name, "COST, ALGO or BURST"));
         }
     }
+    limit_options.params(limit, window, cost.unwrap_or(1), default)
+}
+
+/// RL.MHIT's numkeys, given how many arguments follow it.
+pub fn numkeys(text: &[u8], following: usize) -> Result<usize, ArgError> {
+    integer(text)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| (1..=MAX_KEYS).contains(n) && *n <= following)
+        .ok_or(ArgError::NumKeys)
+}
+
+/// RL.MHIT's arguments after the keys: one `LIMIT limit window [ALGO a] [BURST n]` clause per
+/// key, in the keys' order, and `[COST n]` for the request.
+pub fn mhit_params<'a>(
+    keys: usize,
+    tokens: impl IntoIterator<Item = &'a [u8]>,
+    default: Algorithm,
+) -> Result<Vec<Params>, ArgError> {
+    let mut clauses: Vec<(u64, Micros, Options)> = Vec::with_capacity(keys);
+    let mut cost = None;
+    let mut tokens = tokens.into_iter();
+    while let Some(name) = tokens.next() {
+        if name.eq_ignore_ascii_case(b"LIMIT") {
+            let limit = tokens.next().ok_or(ArgError::MissingValue("LIMIT"))?;
+            let window = tokens.next().ok_or(ArgError::MissingValue("LIMIT"))?;
+            let limit = count(limit).ok_or(ArgError::Limit)?;
+            let window = duration(window).ok_or(ArgError::Window)?;
+            clauses.push((limit, window, Options::default()));
+            continue;
+        }
+        let value = tokens.next();
+        if name.eq_ignore_ascii_case(b"COST") {
+            let value = value.ok_or(ArgError::MissingValue("COST"))?;
+            set_once(&mut cost, "COST", count(value).ok_or(ArgError::Cost)?)?;
+        } else if name.eq_ignore_ascii_case(b"ALGO") || name.eq_ignore_ascii_case(b"BURST") {
+            let option = if name.eq_ignore_ascii_case(b"ALGO") {
+                "ALGO"
+            } else {
+                "BURST"
+            };
+            let (_, _, options) = clauses.last_mut().ok_or(ArgError::OutsideClause(option))?;
+            options.take(name, value)?;
+        } else {
+            return Err(unknown(name, "LIMIT, COST, ALGO or BURST"));
+        }
+    }
+    if clauses.len() != keys {
+        return Err(ArgError::ClauseCount {
+            keys,
+            clauses: clauses.len(),
+        });
+    }
+    let cost = cost.unwrap_or(1);
+    clauses
+        .into_iter()
+        .map(|(limit, window, options)| options.params(limit, window, cost, default))
+        .collect()
+}
+
+/// CL.THROTTLE's `max_burst count period [quantity]`, as redis-cell reads them: a GCRA of
+/// `count` per `period` seconds holding `max_burst + 1`.
+pub fn cell_params(
+    max_burst: &[u8],
+    count_per_period: &[u8],
+    period: &[u8],
+    quantity: Option<&[u8]>,
+) -> Result<Params, ArgError> {
+    let burst = integer(max_burst)
+        .filter(|n| *n < MAX_LIMIT)
+        .ok_or(ArgError::MaxBurst)?
+        + 1;
+    let limit = count(count_per_period).ok_or(ArgError::Count)?;
+    let window = integer(period)
+        .and_then(|s| s.checked_mul(1_000_000))
+        .map(Micros)
+        .filter(|w| (Micros::from_millis(1_000)..=MAX_WINDOW).contains(w))
+        .ok_or(ArgError::Period)?;
+    let cost = match quantity {
+        None => 1,
+        Some(q) => integer(q)
+            .filter(|n| *n <= MAX_LIMIT)
+            .ok_or(ArgError::Quantity)?,
+    };
+    if !drains_in_time(burst, window, limit) {
+        return Err(ArgError::CellBurstTooLarge);
+    }
     Ok(Params {
+        algorithm: Algorithm::Gcra,
         limit,
         window,
-        cost: cost.unwrap_or(1),
+        burst,
+        cost,
     })
 }
 
@@ -68,16 +263,7 @@ fn set_once<T>(slot: &mut Option<T>, name: &'static str, value: T) -> Result<(),
     Ok(())
 }
 
-/// The option's name when it is known but lacks its value; an unknown-option error otherwise.
-fn missing_or_unknown(name: &[u8]) -> ArgError {
-    if name.eq_ignore_ascii_case(b"COST") {
-        ArgError::MissingValue("COST")
-    } else {
-        unknown(name)
-    }
-}
-
-fn unknown(name: &[u8]) -> ArgError {
+fn unknown(name: &[u8], expected: &'static str) -> ArgError {
     // Shown back to the user in an error line: printable ASCII only, and short.
     let shown: String = name
         .iter()
@@ -90,7 +276,14 @@ fn unknown(name: &[u8]) -> ArgError {
             }
         })
         .collect();
-    ArgError::UnknownOption(shown)
+    ArgError::UnknownOption(shown, expected)
+}
+
+pub fn algorithm(text: &[u8]) -> Result<Algorithm, ArgError> {
+    Algorithm::ALL
+        .into_iter()
+        .find(|a| text.eq_ignore_ascii_case(a.name().as_bytes()))
+        .ok_or(ArgError::Algorithm)
 }
 
 /// A count of units: 1..=MAX_LIMIT.
@@ -131,108 +324,4 @@ pub fn duration(text: &[u8]) -> Option<Micros> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hit(limit: &str, window: &str, options: &[&str]) -> Result<Params, ArgError> {
-        hit_params(
-            limit.as_bytes(),
-            window.as_bytes(),
-            options.iter().map(|o| o.as_bytes()),
-        )
-    }
-
-    #[test]
-    fn integers_follow_redis_syntax() {
-        assert_eq!(integer(b"0"), Some(0));
-        assert_eq!(integer(b"42"), Some(42));
-        assert_eq!(integer(b"18446744073709551615"), Some(u64::MAX));
-        for bad in [
-            "",
-            "-1",
-            "+1",
-            " 5",
-            "5 ",
-            "05",
-            "1e3",
-            "1.0",
-            "0x10",
-            "18446744073709551616",
-            "99999999999999999999999",
-        ] {
-            assert_eq!(integer(bad.as_bytes()), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn durations_take_units() {
-        assert_eq!(duration(b"60"), Some(Micros::from_millis(60_000)));
-        assert_eq!(duration(b"1500ms"), Some(Micros::from_millis(1_500)));
-        assert_eq!(duration(b"10s"), Some(Micros::from_millis(10_000)));
-        assert_eq!(duration(b"5m"), Some(Micros::from_millis(300_000)));
-        assert_eq!(duration(b"1H"), Some(Micros::from_millis(3_600_000)));
-        assert_eq!(duration(b"1d"), Some(Micros::from_millis(86_400_000)));
-        assert_eq!(duration(b"1ms"), Some(MIN_WINDOW));
-        assert_eq!(duration(b"36500d"), Some(MAX_WINDOW));
-        assert_eq!(duration(b"365d"), Some(Micros::from_millis(31_536_000_000)));
-        for bad in [
-            "0",
-            "0ms",
-            "-1",
-            "10x",
-            "ms",
-            "1.5s",
-            " 1s",
-            "1 s",
-            "36501d",
-            "99999999999999999999d",
-            "18446744073709551615ms",
-            "",
-        ] {
-            assert_eq!(duration(bad.as_bytes()), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn hit_parameters_and_their_errors() {
-        assert_eq!(
-            hit("10", "60", &[]),
-            Ok(Params {
-                limit: 10,
-                window: Micros::from_millis(60_000),
-                cost: 1
-            })
-        );
-        assert_eq!(hit("10", "1s", &["cost", "3"]).map(|p| p.cost), Ok(3));
-        assert_eq!(hit("0", "60", &[]), Err(ArgError::Limit));
-        assert_eq!(hit("9223372036854775808", "60", &[]), Err(ArgError::Limit));
-        assert_eq!(hit("10", "0", &[]), Err(ArgError::Window));
-        assert_eq!(hit("10", "60", &["COST", "0"]), Err(ArgError::Cost));
-        assert_eq!(
-            hit("10", "60", &["COST"]),
-            Err(ArgError::MissingValue("COST"))
-        );
-        assert_eq!(
-            hit("10", "60", &["COST", "1", "COST", "2"]),
-            Err(ArgError::Repeated("COST"))
-        );
-        assert_eq!(
-            hit("10", "60", &["FOO", "1"]),
-            Err(ArgError::UnknownOption("FOO".into()))
-        );
-        assert_eq!(
-            hit("10", "60", &["\r\nX"]),
-            Err(ArgError::UnknownOption("??X".into()))
-        );
-    }
-
-    #[test]
-    fn messages_name_the_argument() {
-        assert!(ArgError::Limit.message().starts_with("ERR limit "));
-        assert!(ArgError::Window.message().starts_with("ERR window "));
-        assert!(ArgError::Cost.message().starts_with("ERR COST "));
-        assert!(ArgError::UnknownOption("X".into())
-            .message()
-            .contains("'X'"));
-    }
-}
+mod tests;

@@ -10,16 +10,22 @@
 //! ```text
 //! version u8 = 1 | kind u8 | fields
 //! kind 1 (sliding): window_us u64 | start_us u64 | current u64 | previous u64
+//! kind 2 (fixed):   window_us u64 | start_us u64 | count u64
+//! kind 3 (bucket):  window_us u64 | limit u64    | burst u64  | tat_us u64 | tat_frac u64
 //! ```
 
+use crate::limiter::bucket::Bucket;
+use crate::limiter::fixed::Fixed;
 use crate::limiter::sliding::Sliding;
 use crate::limiter::{Micros, State, MAX_INSTANT, MAX_LIMIT, MAX_WINDOW, MIN_WINDOW};
 
 const VERSION: u8 = 1;
 const KIND_SLIDING: u8 = 1;
+const KIND_FIXED: u8 = 2;
+const KIND_BUCKET: u8 = 3;
 
 /// Room for the longest encoding.
-pub const MAX_LEN: usize = 2 + 4 * 8;
+pub const MAX_LEN: usize = 2 + 5 * 8;
 
 /// A state's bytes, built on the stack.
 pub struct Encoded {
@@ -50,14 +56,20 @@ pub fn encode(state: &State) -> Encoded {
         out.bytes[out.len..out.len + chunk.len()].copy_from_slice(chunk);
         out.len += chunk.len();
     };
-    put(&[VERSION]);
-    match state {
-        State::Sliding(s) => {
-            put(&[KIND_SLIDING]);
-            for field in [s.window.0, s.start.0, s.current, s.previous] {
-                put(&field.to_le_bytes());
-            }
-        }
+    let (kind, fields): (u8, &[u64]) = match state {
+        State::Sliding(s) => (
+            KIND_SLIDING,
+            &[s.window.0, s.start.0, s.current, s.previous],
+        ),
+        State::Fixed(s) => (KIND_FIXED, &[s.window.0, s.start.0, s.count]),
+        State::Bucket(s) => (
+            KIND_BUCKET,
+            &[s.window.0, s.limit, s.burst, s.tat.0, s.frac],
+        ),
+    };
+    put(&[VERSION, kind]);
+    for field in fields {
+        put(&field.to_le_bytes());
     }
     out
 }
@@ -68,25 +80,63 @@ pub fn decode(bytes: &[u8]) -> Result<State, DecodeError> {
         return Err(DecodeError::Version);
     }
     let (&kind, fields) = rest.split_first().ok_or(DecodeError::Length)?;
-    match kind {
+    let state = match kind {
         KIND_SLIDING => {
             let [window, start, current, previous] = words::<4>(fields)?;
-            let window = Micros(window);
-            let valid = (MIN_WINDOW..=MAX_WINDOW).contains(&window)
-                && start <= MAX_INSTANT.0
-                && current <= MAX_LIMIT
-                && previous <= MAX_LIMIT;
-            if !valid {
-                return Err(DecodeError::Field);
-            }
-            Ok(State::Sliding(Sliding {
-                window,
+            State::Sliding(Sliding {
+                window: Micros(window),
                 start: Micros(start),
                 current,
                 previous,
-            }))
+            })
         }
-        _ => Err(DecodeError::Kind),
+        KIND_FIXED => {
+            let [window, start, count] = words::<3>(fields)?;
+            State::Fixed(Fixed {
+                window: Micros(window),
+                start: Micros(start),
+                count,
+            })
+        }
+        KIND_BUCKET => {
+            let [window, limit, burst, tat, frac] = words::<5>(fields)?;
+            State::Bucket(Bucket {
+                window: Micros(window),
+                limit,
+                burst,
+                tat: Micros(tat),
+                frac,
+            })
+        }
+        _ => return Err(DecodeError::Kind),
+    };
+    if !is_valid(&state) {
+        return Err(DecodeError::Field);
+    }
+    Ok(state)
+}
+
+/// Within the bounds the limiter's arithmetic is proven for.
+fn is_valid(state: &State) -> bool {
+    let window_ok = |w: Micros| (MIN_WINDOW..=MAX_WINDOW).contains(&w);
+    let count_ok = |n: u64| n <= MAX_LIMIT;
+    match state {
+        State::Sliding(s) => {
+            window_ok(s.window)
+                && s.start <= MAX_INSTANT
+                && count_ok(s.current)
+                && count_ok(s.previous)
+        }
+        State::Fixed(s) => window_ok(s.window) && s.start <= MAX_INSTANT && count_ok(s.count),
+        State::Bucket(s) => {
+            window_ok(s.window)
+                && (1..=MAX_LIMIT).contains(&s.limit)
+                && (1..=MAX_LIMIT).contains(&s.burst)
+                && u128::from(s.burst) * u128::from(s.window.0)
+                    <= u128::from(s.limit) * u128::from(MAX_WINDOW.0)
+                && s.frac < s.limit
+                && s.tat.0 <= MAX_INSTANT.0 + MAX_WINDOW.0
+        }
     }
 }
 
@@ -147,6 +197,47 @@ mod tests {
             .as_bytes()
             .to_vec();
         assert_eq!(decode(&huge), Err(DecodeError::Field));
+    }
+
+    #[test]
+    fn every_kind_round_trips_and_is_checked() {
+        let fixed = State::Fixed(Fixed {
+            window: Micros(1_000),
+            start: Micros(7),
+            count: 3,
+        });
+        let bucket = State::Bucket(Bucket {
+            window: Micros(1_000_000),
+            limit: 3,
+            burst: 5,
+            tat: Micros(9),
+            frac: 2,
+        });
+        for state in [fixed, bucket] {
+            assert_eq!(decode(encode(&state).as_bytes()), Ok(state));
+        }
+        let bad_frac = State::Bucket(Bucket {
+            window: Micros(1_000_000),
+            limit: 3,
+            burst: 5,
+            tat: Micros(9),
+            frac: 3,
+        });
+        assert_eq!(
+            decode(encode(&bad_frac).as_bytes()),
+            Err(DecodeError::Field)
+        );
+        let zero_limit = State::Bucket(Bucket {
+            window: Micros(1_000_000),
+            limit: 0,
+            burst: 5,
+            tat: Micros(9),
+            frac: 0,
+        });
+        assert_eq!(
+            decode(encode(&zero_limit).as_bytes()),
+            Err(DecodeError::Field)
+        );
     }
 
     proptest! {

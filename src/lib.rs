@@ -8,6 +8,7 @@ mod api;
 mod args;
 mod codec;
 mod commands;
+mod config;
 mod limiter;
 mod metrics;
 mod store;
@@ -35,7 +36,7 @@ redis_module! {
     init: init,
 }
 
-fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
     if let Some(name) = api::missing_required() {
         ctx.log_warning(&format!(
             "rl: this server lacks {name}, which the module needs"
@@ -48,7 +49,12 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     let options = raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED
         | raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS;
     api::call!(RedisModule_SetModuleOptions(ctx.ctx, options as i32) else ());
-    if let Err(e) = commands::register(ctx.ctx) {
+    let module_args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+    if let Err(e) = config::load(ctx.ctx, &module_args) {
+        ctx.log_warning(&format!("rl: {e}"));
+        return Status::Err;
+    }
+    if let Err(e) = commands::register(ctx.ctx, config::cell_compat()) {
         ctx.log_warning(&format!("rl: {e}"));
         return Status::Err;
     }

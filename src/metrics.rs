@@ -6,15 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use redis_module::raw;
 
 use crate::api::call;
-use crate::limiter::Decision;
 
 static ALLOWED: AtomicU64 = AtomicU64::new(0);
 static DENIED: AtomicU64 = AtomicU64::new(0);
 
 /// Counts one decision. Commands run on the server's main thread; relaxed atomics are plain
 /// additions there.
-pub fn record(decision: &Decision) {
-    let counter = if decision.allowed { &ALLOWED } else { &DENIED };
+pub fn record(allowed: bool) {
+    let counter = if allowed { &ALLOWED } else { &DENIED };
     counter.fetch_add(1, Ordering::Relaxed);
 }
 

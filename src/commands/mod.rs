@@ -2,16 +2,20 @@
 //! shape of the decision reply.
 
 mod hit;
+mod mhit;
+mod peek;
 mod registry;
 mod set_state;
+mod throttle;
 
 use std::ffi::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use redis_module::raw;
 
-use crate::api::{self, Ctx, RString};
-use crate::limiter::{Decision, Retry};
+use crate::api::{self, Ctx, Key, RString};
+use crate::limiter::{self, Decision, Params, Retry};
+use crate::store::{self, WrongType};
 
 pub use registry::register;
 
@@ -29,6 +33,17 @@ fn guarded(ctx: Ctx, argv: *mut RString, argc: c_int, handler: Handler) -> c_int
         );
     }
     raw::REDISMODULE_OK as c_int
+}
+
+/// The core of every consuming command: open the key, decide, store what changed.
+fn hit_key(ctx: Ctx, key: RString, params: &Params) -> Result<Decision, WrongType> {
+    let key = Key::open(ctx, key, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE);
+    let stored = store::read(&key)?;
+    let outcome = limiter::hit(stored.get(), params, api::now());
+    if let Some(state) = outcome.write() {
+        store::write(&key, stored, state);
+    }
+    Ok(outcome.decision)
 }
 
 /// The five integers of a decision: allowed, limit, remaining, retry_after_ms, reset_after_ms.

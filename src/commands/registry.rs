@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_int, CStr, CString};
 
 use redis_module::raw;
 
-use super::{guarded, hit, set_state};
+use super::{guarded, hit, mhit, peek, set_state, throttle};
 use crate::api::{call, Ctx, RString};
 
 /// The ACL category every rl command joins, where the server supports module categories.
@@ -36,9 +36,17 @@ struct Command {
     complexity: &'static CStr,
     /// Negative: at least that many arguments, the name included.
     arity: c_int,
-    /// Flags of the single key, at position 1 (REDISMODULE_CMD_KEY_*).
-    key_flags: u32,
+    keys: Keys,
     args: &'static [Arg],
+}
+
+/// Where the keys are, with their REDISMODULE_CMD_KEY_* flags.
+#[derive(Clone, Copy)]
+enum Keys {
+    /// One key, at position 1.
+    First(u32),
+    /// `numkeys` at position 1, then that many keys.
+    Counted(u32),
 }
 
 #[derive(Clone, Copy)]
@@ -46,15 +54,19 @@ enum ArgType {
     Key,
     Integer,
     String,
+    Block,
 }
 
+#[derive(Clone, Copy)]
 struct Arg {
     name: &'static CStr,
     kind: ArgType,
-    /// The keyword before the value, for options.
+    /// The keyword before the value, for options and clauses.
     token: Option<&'static CStr>,
     optional: bool,
+    multiple: bool,
     summary: &'static CStr,
+    subargs: &'static [Arg],
 }
 
 const fn arg(name: &'static CStr, kind: ArgType, summary: &'static CStr) -> Arg {
@@ -63,27 +75,67 @@ const fn arg(name: &'static CStr, kind: ArgType, summary: &'static CStr) -> Arg 
         kind,
         token: None,
         optional: false,
+        multiple: false,
         summary,
+        subargs: &[],
     }
 }
 
 const fn option(name: &'static CStr, kind: ArgType, summary: &'static CStr) -> Arg {
     Arg {
-        name,
-        kind,
         token: Some(name),
         optional: true,
-        summary,
+        ..arg(name, kind, summary)
     }
 }
 
-unsafe extern "C" fn rl_hit(ctx: Ctx, argv: *mut RString, argc: c_int) -> c_int {
-    guarded(ctx, argv, argc, hit::run)
-}
+const LIMIT_ARGS: &[Arg] = &[
+    arg(c"limit", ArgType::Integer, c"units allowed per window"),
+    arg(
+        c"window",
+        ArgType::String,
+        c"duration: seconds, or with a unit ms, s, m, h, d",
+    ),
+];
+const COST: Arg = option(
+    c"COST",
+    ArgType::Integer,
+    c"units this request consumes (default 1)",
+);
+const ALGO: Arg = option(
+    c"ALGO",
+    ArgType::String,
+    c"SLIDING (default), FIXED, TOKEN, LEAKY or GCRA",
+);
+const BURST: Arg = option(
+    c"BURST",
+    ArgType::Integer,
+    c"bucket capacity for TOKEN, LEAKY and GCRA (default: limit)",
+);
+const HIT_ARGS: &[Arg] = &[
+    arg(c"key", ArgType::Key, c"the limited subject, e.g. user:42"),
+    LIMIT_ARGS[0],
+    LIMIT_ARGS[1],
+    COST,
+    ALGO,
+    BURST,
+];
 
-unsafe extern "C" fn rl_setstate(ctx: Ctx, argv: *mut RString, argc: c_int) -> c_int {
-    guarded(ctx, argv, argc, set_state::run)
+macro_rules! handler {
+    ($name:ident, $run:path) => {
+        unsafe extern "C" fn $name(ctx: Ctx, argv: *mut RString, argc: c_int) -> c_int {
+            guarded(ctx, argv, argc, $run)
+        }
+    };
 }
+handler!(rl_hit, hit::run);
+handler!(rl_peek, peek::run);
+handler!(rl_mhit, mhit::run);
+handler!(rl_setstate, set_state::run);
+handler!(cl_throttle, throttle::run);
+
+const RW_UPDATE: u32 =
+    raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_ACCESS | raw::REDISMODULE_CMD_KEY_UPDATE;
 
 const COMMANDS: &[Command] = &[
     Command {
@@ -95,22 +147,51 @@ const COMMANDS: &[Command] = &[
                    with the remaining capacity and the time to wait",
         complexity: c"O(1)",
         arity: -4,
-        key_flags: raw::REDISMODULE_CMD_KEY_RW
-            | raw::REDISMODULE_CMD_KEY_ACCESS
-            | raw::REDISMODULE_CMD_KEY_UPDATE,
+        keys: Keys::First(RW_UPDATE),
+        args: HIT_ARGS,
+    },
+    Command {
+        name: c"rl.peek",
+        func: rl_peek,
+        flags: c"readonly fast",
+        acl_categories: "read fast",
+        summary: c"Answers what RL.HIT would, without consuming or writing anything",
+        complexity: c"O(1)",
+        arity: -4,
+        keys: Keys::First(raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS),
+        args: HIT_ARGS,
+    },
+    Command {
+        name: c"rl.mhit",
+        func: rl_mhit,
+        flags: c"write deny-oom",
+        acl_categories: "write slow",
+        summary: c"Counts a request against several rate limits at once: all admit and consume \
+                   it, or none does",
+        complexity: c"O(N) where N is the number of keys",
+        arity: -6,
+        keys: Keys::Counted(RW_UPDATE),
         args: &[
-            arg(c"key", ArgType::Key, c"the limited subject, e.g. user:42"),
-            arg(c"limit", ArgType::Integer, c"units allowed per window"),
             arg(
-                c"window",
-                ArgType::String,
-                c"duration: seconds, or with a unit ms, s, m, h, d",
-            ),
-            option(
-                c"COST",
+                c"numkeys",
                 ArgType::Integer,
-                c"units this request consumes (default 1)",
+                c"how many keys (and LIMIT clauses) follow",
             ),
+            Arg {
+                multiple: true,
+                ..arg(c"key", ArgType::Key, c"a limited subject")
+            },
+            Arg {
+                token: Some(c"LIMIT"),
+                multiple: true,
+                subargs: &[LIMIT_ARGS[0], LIMIT_ARGS[1], ALGO, BURST],
+                ..arg(
+                    c"limit-clause",
+                    ArgType::Block,
+                    c"the limit of the key in the same position",
+                )
+            },
+            COST,
         ],
     },
     Command {
@@ -122,7 +203,7 @@ const COMMANDS: &[Command] = &[
             c"Stores a rate limiter state: the effect RL commands send to replicas and the AOF",
         complexity: c"O(1)",
         arity: 3,
-        key_flags: raw::REDISMODULE_CMD_KEY_OW | raw::REDISMODULE_CMD_KEY_UPDATE,
+        keys: Keys::First(raw::REDISMODULE_CMD_KEY_OW | raw::REDISMODULE_CMD_KEY_UPDATE),
         args: &[
             arg(c"key", ArgType::Key, c"the limited subject"),
             arg(c"state", ArgType::String, c"the encoded state"),
@@ -130,36 +211,74 @@ const COMMANDS: &[Command] = &[
     },
 ];
 
+/// redis-cell's command, registered when the module is loaded with `cell-compat yes`.
+const CELL_COMMAND: Command = Command {
+    name: c"cl.throttle",
+    func: cl_throttle,
+    flags: c"write deny-oom fast",
+    acl_categories: "write fast",
+    summary: c"redis-cell compatible GCRA rate limiting",
+    complexity: c"O(1)",
+    arity: -5,
+    keys: Keys::First(RW_UPDATE),
+    args: &[
+        arg(c"key", ArgType::Key, c"the limited subject"),
+        arg(c"max_burst", ArgType::Integer, c"the capacity minus one"),
+        arg(c"count", ArgType::Integer, c"units per period"),
+        arg(c"period", ArgType::Integer, c"seconds"),
+        Arg {
+            optional: true,
+            ..arg(
+                c"quantity",
+                ArgType::Integer,
+                c"units this request consumes (default 1)",
+            )
+        },
+    ],
+};
+
 /// Registers every command. Called from the module's OnLoad.
-pub fn register(ctx: Ctx) -> Result<(), String> {
+pub fn register(ctx: Ctx, cell_compat: bool) -> Result<(), String> {
     let category = add_acl_category(ctx);
-    for command in COMMANDS {
-        let name = command.name.to_string_lossy();
-        let created = call!(RedisModule_CreateCommand(
-            ctx,
-            command.name.as_ptr(),
-            Some(command.func),
-            command.flags.as_ptr(),
-            1,
-            1,
-            1,
-        ) else 1);
-        if created != raw::REDISMODULE_OK as c_int {
-            return Err(format!("could not create command {name}"));
-        }
-        let handle =
-            call!(RedisModule_GetCommand(ctx, command.name.as_ptr()) else std::ptr::null_mut());
-        if handle.is_null() {
-            return Err(format!("could not find command {name}"));
-        }
-        if !set_info(handle, command) {
-            return Err(format!("could not set the command info of {name}"));
-        }
-        if let Some(category) = category {
-            let categories = format!("{} {}", command.acl_categories, category.to_string_lossy());
-            let categories = CString::new(categories).map_err(|e| e.to_string())?;
-            call!(RedisModule_SetCommandACLCategories(handle, categories.as_ptr()) else 0);
-        }
+    let cell = cell_compat.then_some(&CELL_COMMAND);
+    for command in COMMANDS.iter().chain(cell) {
+        register_one(ctx, command, category)?;
+    }
+    Ok(())
+}
+
+fn register_one(ctx: Ctx, command: &Command, category: Option<&CStr>) -> Result<(), String> {
+    let name = command.name.to_string_lossy();
+    // The legacy (first, last, step) key triple; commands with counted keys declare them
+    // through their key specification only.
+    let (first, last, step) = match command.keys {
+        Keys::First(_) => (1, 1, 1),
+        Keys::Counted(_) => (0, 0, 0),
+    };
+    let created = call!(RedisModule_CreateCommand(
+        ctx,
+        command.name.as_ptr(),
+        Some(command.func),
+        command.flags.as_ptr(),
+        first,
+        last,
+        step,
+    ) else 1);
+    if created != raw::REDISMODULE_OK as c_int {
+        return Err(format!("could not create command {name}"));
+    }
+    let handle =
+        call!(RedisModule_GetCommand(ctx, command.name.as_ptr()) else std::ptr::null_mut());
+    if handle.is_null() {
+        return Err(format!("could not find command {name}"));
+    }
+    if !set_info(handle, command) {
+        return Err(format!("could not set the command info of {name}"));
+    }
+    if let Some(category) = category {
+        let categories = format!("{} {}", command.acl_categories, category.to_string_lossy());
+        let categories = CString::new(categories).map_err(|e| e.to_string())?;
+        call!(RedisModule_SetCommandACLCategories(handle, categories.as_ptr()) else 0);
     }
     Ok(())
 }
@@ -172,9 +291,9 @@ fn add_acl_category(ctx: Ctx) -> Option<&'static CStr> {
 
 fn set_info(handle: *mut raw::RedisModuleCommand, command: &Command) -> bool {
     // The server copies everything it is given, so these may live on this stack frame.
-    let mut key_specs = [key_spec(command.key_flags), unsafe { std::mem::zeroed() }];
-    let mut args: Vec<raw::RedisModuleCommandArg> = command.args.iter().map(arg_doc).collect();
-    args.push(unsafe { std::mem::zeroed() });
+    let mut key_specs = [key_spec(command.keys), unsafe { std::mem::zeroed() }];
+    let mut docs = ArgDocs::default();
+    let args = docs.list(command.args);
     let mut info = raw::RedisModuleCommandInfo {
         version: &INFO_VERSION,
         summary: command.summary.as_ptr(),
@@ -184,31 +303,68 @@ fn set_info(handle: *mut raw::RedisModuleCommand, command: &Command) -> bool {
         tips: std::ptr::null(),
         arity: command.arity,
         key_specs: key_specs.as_mut_ptr(),
-        args: args.as_mut_ptr(),
+        args,
     };
     call!(RedisModule_SetCommandInfo(handle, &mut info) else 1) == raw::REDISMODULE_OK as c_int
 }
 
-/// One key, at argument position 1.
-fn key_spec(flags: u32) -> raw::RedisModuleCommandKeySpec {
+fn key_spec(keys: Keys) -> raw::RedisModuleCommandKeySpec {
     let mut spec: raw::RedisModuleCommandKeySpec = unsafe { std::mem::zeroed() };
-    spec.flags = u64::from(flags);
     spec.begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
     spec.bs.index.pos = 1;
-    spec.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
-    spec.fk.range.lastkey = 0;
-    spec.fk.range.keystep = 1;
-    spec.fk.range.limit = 0;
+    match keys {
+        Keys::First(flags) => {
+            spec.flags = u64::from(flags);
+            spec.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
+            spec.fk.range.lastkey = 0;
+            spec.fk.range.keystep = 1;
+            spec.fk.range.limit = 0;
+        }
+        Keys::Counted(flags) => {
+            spec.flags = u64::from(flags);
+            spec.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_KEYNUM;
+            spec.fk.keynum.keynumidx = 0;
+            spec.fk.keynum.firstkey = 1;
+            spec.fk.keynum.keystep = 1;
+        }
+    }
     spec
 }
 
-fn arg_doc(a: &Arg) -> raw::RedisModuleCommandArg {
+/// Argument documentation in the server's layout: arrays ending with a zeroed entry, kept
+/// alive here until the server has copied them.
+#[derive(Default)]
+struct ArgDocs {
+    lists: Vec<Vec<raw::RedisModuleCommandArg>>,
+}
+
+impl ArgDocs {
+    fn list(&mut self, args: &[Arg]) -> *mut raw::RedisModuleCommandArg {
+        let mut list: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            let subargs = if a.subargs.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                self.list(a.subargs)
+            };
+            list.push(arg_doc(a, subargs));
+        }
+        list.push(unsafe { std::mem::zeroed() });
+        // Moving the Vec into `lists` does not move its heap buffer.
+        let ptr = list.as_mut_ptr();
+        self.lists.push(list);
+        ptr
+    }
+}
+
+fn arg_doc(a: &Arg, subargs: *mut raw::RedisModuleCommandArg) -> raw::RedisModuleCommandArg {
     let mut doc: raw::RedisModuleCommandArg = unsafe { std::mem::zeroed() };
     doc.name = a.name.as_ptr();
     doc.type_ = match a.kind {
         ArgType::Key => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
         ArgType::Integer => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
         ArgType::String => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
+        ArgType::Block => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_BLOCK,
     };
     doc.key_spec_index = match a.kind {
         ArgType::Key => 0,
@@ -218,10 +374,14 @@ fn arg_doc(a: &Arg) -> raw::RedisModuleCommandArg {
         .token
         .map_or(std::ptr::null(), |t| t.as_ptr().cast::<c_char>());
     doc.summary = a.summary.as_ptr();
-    doc.flags = if a.optional {
-        raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int
-    } else {
-        raw::REDISMODULE_CMD_ARG_NONE as c_int
-    };
+    let mut flags = raw::REDISMODULE_CMD_ARG_NONE;
+    if a.optional {
+        flags |= raw::REDISMODULE_CMD_ARG_OPTIONAL;
+    }
+    if a.multiple {
+        flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE;
+    }
+    doc.flags = flags as c_int;
+    doc.subargs = subargs;
     doc
 }

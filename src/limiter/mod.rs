@@ -3,31 +3,99 @@
 //! Every algorithm is a pure function of (stored state, parameters, now) returning the decision
 //! and the state to store, if any. Time and counts are integers; the arithmetic that compares
 //! them is done in `u128` so that no valid input can overflow.
+//!
+//! Three engines serve the five algorithms: the sliding window counter, the fixed window
+//! counter, and GCRA, which is also the token bucket and the leaky bucket (see `bucket`).
 
+pub mod bucket;
+pub mod fixed;
+pub mod multi;
 pub mod sliding;
 mod time;
 
 pub use time::Micros;
 
-/// The largest limit or cost: replies carry signed 64-bit integers.
+/// The largest limit, burst or cost: replies carry signed 64-bit integers.
 pub const MAX_LIMIT: u64 = i64::MAX as u64;
 /// The shortest window.
 pub const MIN_WINDOW: Micros = Micros::from_millis(1);
-/// The longest window: 100 years of 365 days.
+/// The longest window, and the longest a bucket may take to drain: 100 years of 365 days.
 pub const MAX_WINDOW: Micros = Micros::from_millis(36_500 * 86_400_000);
 /// Instants are clamped below this (about the year 4253) so that an instant plus a few windows
 /// always fits in 64 bits.
 pub const MAX_INSTANT: Micros = Micros(1 << 56);
 
-/// What one request asks for, already validated: `limit` units per `window`, `cost` units now.
+/// The algorithms a request may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Sliding,
+    Fixed,
+    Token,
+    Leaky,
+    Gcra,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 5] = [
+        Algorithm::Sliding,
+        Algorithm::Fixed,
+        Algorithm::Token,
+        Algorithm::Leaky,
+        Algorithm::Gcra,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sliding => "SLIDING",
+            Algorithm::Fixed => "FIXED",
+            Algorithm::Token => "TOKEN",
+            Algorithm::Leaky => "LEAKY",
+            Algorithm::Gcra => "GCRA",
+        }
+    }
+
+    /// Whether the algorithm has a capacity of its own (`BURST`) besides its rate.
+    pub fn has_burst(self) -> bool {
+        matches!(self, Algorithm::Token | Algorithm::Leaky | Algorithm::Gcra)
+    }
+}
+
+/// What one request asks for, already validated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
-    /// 1..=MAX_LIMIT
+    pub algorithm: Algorithm,
+    /// Units per window, the sustained rate: 1..=MAX_LIMIT.
     pub limit: u64,
-    /// MIN_WINDOW..=MAX_WINDOW
+    /// MIN_WINDOW..=MAX_WINDOW.
     pub window: Micros,
-    /// 1..=MAX_LIMIT; may exceed `limit`, in which case it can never be admitted.
+    /// The capacity: `limit` for the window counters; BURST for the buckets, with
+    /// `burst * window / limit <= MAX_WINDOW`.
+    pub burst: u64,
+    /// Units this request consumes: 0..=MAX_LIMIT. More than the capacity is never admitted.
     pub cost: u64,
+}
+
+impl Params {
+    /// A request of `cost` units against `limit` per `window`, the capacity being `limit`.
+    #[cfg(test)]
+    pub fn new(algorithm: Algorithm, limit: u64, window: Micros, cost: u64) -> Params {
+        Params {
+            algorithm,
+            limit,
+            window,
+            burst: limit,
+            cost,
+        }
+    }
+
+    /// The capacity the decision is made against.
+    pub fn capacity(&self) -> u64 {
+        if self.algorithm.has_burst() {
+            self.burst
+        } else {
+            self.limit
+        }
+    }
 }
 
 /// When the same request could be admitted.
@@ -58,6 +126,8 @@ pub struct Decision {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Sliding(sliding::Sliding),
+    Fixed(fixed::Fixed),
+    Bucket(bucket::Bucket),
 }
 
 impl State {
@@ -66,26 +136,112 @@ impl State {
     pub fn expires_at(&self) -> Option<Micros> {
         match self {
             State::Sliding(s) => s.expires_at(),
+            State::Fixed(s) => s.expires_at(),
+            State::Bucket(s) => s.expires_at(),
+        }
+    }
+
+    /// Whether `params` read this state as it is. Otherwise its usage is carried over into a
+    /// state shaped for them: another algorithm, another window, or for a bucket another rate.
+    fn fits(&self, params: &Params) -> bool {
+        match (self, params.algorithm) {
+            (State::Sliding(s), Algorithm::Sliding) => s.window == params.window,
+            (State::Fixed(s), Algorithm::Fixed) => s.window == params.window,
+            (State::Bucket(s), a) if a.has_burst() => {
+                s.window == params.window && s.limit == params.limit
+            }
+            _ => false,
+        }
+    }
+
+    /// Units in use at `now`, rounded up.
+    fn used(&self, now: Micros) -> u64 {
+        match self {
+            State::Sliding(s) => s.used(now),
+            State::Fixed(s) => s.used(now),
+            State::Bucket(s) => s.used(now),
+        }
+    }
+
+    /// A state for `params` with `used` units consumed at `now` (at most the capacity).
+    fn seeded(params: &Params, used: u64, now: Micros) -> State {
+        let used = used.min(params.capacity());
+        match params.algorithm {
+            Algorithm::Sliding => State::Sliding(sliding::Sliding::seeded(params, used, now)),
+            Algorithm::Fixed => State::Fixed(fixed::Fixed::seeded(params, used, now)),
+            Algorithm::Token | Algorithm::Leaky | Algorithm::Gcra => {
+                State::Bucket(bucket::Bucket::seeded(params, used, now))
+            }
         }
     }
 }
 
-/// A decision and, when the state changed, the state to store.
+/// A decision, and the states it may leave behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub decision: Decision,
-    pub write: Option<State>,
+    /// The state after admitting the request; `None` when denied (or nothing was consumed).
+    pub consumed: Option<State>,
+    /// When the key's state had to be reshaped for these parameters: the reshaped state,
+    /// nothing consumed. It is stored even when the request is denied, so that the retry time
+    /// answered now still holds at the next call.
+    pub migrated: Option<State>,
+}
+
+impl Outcome {
+    /// What RL.HIT stores.
+    pub fn write(&self) -> Option<State> {
+        self.consumed.or(self.migrated)
+    }
 }
 
 /// Decide one request against the key's state (`None` for a key that does not exist).
 pub fn hit(state: Option<&State>, params: &Params, now: Micros) -> Outcome {
     let now = now.min(MAX_INSTANT);
-    let previous = state.map(|State::Sliding(s)| s);
-    let (decision, write) = sliding::hit(previous, params, now);
+    let (basis, migrated) = match state {
+        None => (None, None),
+        Some(s) if s.fits(params) => (Some(*s), None),
+        Some(s) => match s.used(now) {
+            // Nothing in use: as good as a new key.
+            0 => (None, None),
+            used => {
+                let seeded = State::seeded(params, used, now);
+                (Some(seeded), Some(seeded))
+            }
+        },
+    };
+    let (decision, consumed) = match params.algorithm {
+        Algorithm::Sliding => {
+            let basis = basis.and_then(|b| match b {
+                State::Sliding(s) => Some(s),
+                _ => None,
+            });
+            wrap(sliding::decide(basis.as_ref(), params, now), State::Sliding)
+        }
+        Algorithm::Fixed => {
+            let basis = basis.and_then(|b| match b {
+                State::Fixed(s) => Some(s),
+                _ => None,
+            });
+            wrap(fixed::decide(basis.as_ref(), params, now), State::Fixed)
+        }
+        Algorithm::Token | Algorithm::Leaky | Algorithm::Gcra => {
+            let basis = basis.and_then(|b| match b {
+                State::Bucket(s) => Some(s),
+                _ => None,
+            });
+            wrap(bucket::decide(basis.as_ref(), params, now), State::Bucket)
+        }
+    };
     Outcome {
         decision,
-        write: write.map(State::Sliding),
+        consumed,
+        migrated,
     }
+}
+
+fn wrap<T>(result: (Decision, Option<T>), into: fn(T) -> State) -> (Decision, Option<State>) {
+    (result.0, result.1.map(into))
 }
 
 #[cfg(test)]

@@ -82,17 +82,22 @@ impl Sliding {
         u128::from(self.previous) * (window - elapsed) + u128::from(self.current) * window
     }
 
-    /// A state under another window length that carries the usage of this one at `now`, rounded
-    /// up to whole units: what was consumed stays consumed, and ages out on the new window.
-    fn carried_over(&self, window: Micros, limit: u64, now: Micros) -> Sliding {
+    /// Units in use at `now`, rounded up.
+    pub fn used(&self, now: Micros) -> u64 {
         let seen = self.rolled(now.max(self.start));
         let elapsed = u128::from(now.saturating_sub(seen.start).0);
         let used = seen
             .scaled_usage(elapsed)
             .div_ceil(u128::from(seen.window.0));
+        u64::try_from(used).unwrap_or(MAX_LIMIT).min(MAX_LIMIT)
+    }
+
+    /// A new key's state for `params` with `used` units already consumed at `now`: they count
+    /// in full in its first window, and age out on this window length.
+    pub fn seeded(params: &Params, used: u64, now: Micros) -> Sliding {
         Sliding {
-            current: u64::try_from(used).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
-            ..Sliding::first(window, limit, now)
+            current: used,
+            ..Sliding::first(params.window, params.limit, now)
         }
     }
 
@@ -131,12 +136,16 @@ impl Sliding {
     }
 }
 
-/// Decide one request. Returns the decision and the state to store, if it changed.
-pub fn hit(state: Option<&Sliding>, params: &Params, now: Micros) -> (Decision, Option<Sliding>) {
-    let (seen, migrated) = match state {
-        Some(old) if old.window == params.window => (old.rolled(now.max(old.start)), false),
-        Some(old) => (old.carried_over(params.window, params.limit, now), true),
-        None => (Sliding::first(params.window, params.limit, now), false),
+/// Decide one request against a state of this window length (`None`: a new key). Returns the
+/// decision and, when the request was admitted, the state to store.
+pub fn decide(
+    state: Option<&Sliding>,
+    params: &Params,
+    now: Micros,
+) -> (Decision, Option<Sliding>) {
+    let seen = match state {
+        Some(s) => s.rolled(now.max(s.start)),
+        None => Sliding::first(params.window, params.limit, now),
     };
     // A clock that stepped back is treated as standing still at the window's start.
     let now = now.max(seen.start);
@@ -171,5 +180,5 @@ pub fn hit(state: Option<&Sliding>, params: &Params, now: Micros) -> (Decision, 
             .expires_at()
             .map_or(Micros::ZERO, |at| at.saturating_sub(now)),
     };
-    (decision, (allowed || migrated).then_some(next))
+    (decision, (allowed && params.cost > 0).then_some(next))
 }

@@ -1,8 +1,11 @@
 //! Tests of the pure limiter, driven by a simulated clock.
 
+mod bucket;
+mod every_algorithm;
+mod fixed;
 mod sliding;
 
-use super::{hit, Decision, Micros, Params, State};
+use super::{hit, Algorithm, Decision, Micros, Params, State};
 
 /// A single key as the server keeps it: the state, and the key's expiry in whole
 /// milliseconds (a key is gone once now_ms > expire_ms, as in Redis).
@@ -25,7 +28,7 @@ impl SimKey {
             self.state = None;
         }
         let outcome = hit(self.state.as_ref(), params, now);
-        if let Some(state) = outcome.write {
+        if let Some(state) = outcome.write() {
             match state.expires_at() {
                 Some(at) => {
                     self.state = Some(state);
@@ -43,10 +46,20 @@ impl SimKey {
     }
 }
 
+/// A sliding window limit.
 pub fn params(limit: u64, window_ms: u64, cost: u64) -> Params {
-    Params {
+    Params::new(
+        Algorithm::Sliding,
         limit,
-        window: Micros::from_millis(window_ms),
+        Micros::from_millis(window_ms),
         cost,
+    )
+}
+
+/// A limit of another algorithm, its capacity `burst`.
+pub fn with(algorithm: Algorithm, limit: u64, window_ms: u64, burst: u64, cost: u64) -> Params {
+    Params {
+        burst,
+        ..Params::new(algorithm, limit, Micros::from_millis(window_ms), cost)
     }
 }

@@ -3,12 +3,12 @@
 use proptest::prelude::*;
 
 use super::{params, SimKey};
-use crate::limiter::{Micros, Params, Retry, State, MAX_LIMIT};
+use crate::limiter::{Micros, Retry, State, MAX_LIMIT};
 
 fn sliding(key: &SimKey) -> crate::limiter::sliding::Sliding {
     match key.state {
         Some(State::Sliding(s)) => s,
-        None => panic!("no state"),
+        other => panic!("not a sliding state: {other:?}"),
     }
 }
 
@@ -267,7 +267,7 @@ proptest! {
             let monotonic = now >= latest;
             latest = latest.max(now);
             let limit = if huge_limit { MAX_LIMIT } else { limit };
-            let p = Params { limit, window: Micros::from_millis(window_ms), cost };
+            let p = params(limit, window_ms, cost);
             let d = key.hit(&p, Micros(now));
             prop_assert!(d.remaining <= limit);
             let two_windows = Micros::from_millis(2 * window_ms);

@@ -1,0 +1,146 @@
+//! The module's settings.
+//!
+//! - `rl.default-algorithm` (`sliding`, `fixed`, `token`, `leaky`, `gcra`; default `sliding`):
+//!   the algorithm of a limit that names none; `CONFIG SET` changes it at run time.
+//! - `rl.cell-compat` (`yes`/`no`, default `no`): registers `CL.THROTTLE`. Read once at load,
+//!   since commands can only be registered then.
+//!
+//! Both may also be given as module arguments, `loadmodule librl.so cell-compat yes`, which
+//! set their starting values; a config line (`rl.cell-compat yes` after the loadmodule line,
+//! or `MODULE LOADEX ... CONFIG`) takes precedence.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use redis_module::raw;
+
+use crate::api::{call, Ctx, RString};
+use crate::args;
+use crate::limiter::Algorithm;
+
+static DEFAULT_ALGORITHM: AtomicUsize = AtomicUsize::new(0);
+static CELL_COMPAT: AtomicBool = AtomicBool::new(false);
+
+const ALGORITHM_NAMES: [&CStr; 5] = [c"sliding", c"fixed", c"token", c"leaky", c"gcra"];
+
+/// The algorithm of a limit that names none.
+pub fn default_algorithm() -> Algorithm {
+    let index = DEFAULT_ALGORITHM.load(Ordering::Relaxed);
+    Algorithm::ALL
+        .get(index)
+        .copied()
+        .unwrap_or(Algorithm::Sliding)
+}
+
+pub fn cell_compat() -> bool {
+    CELL_COMPAT.load(Ordering::Relaxed)
+}
+
+/// Reads the module arguments, registers the configs and applies the server's config lines.
+pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
+    let (algorithm, cell) = starting_values(module_args)?;
+    let mut names: Vec<*const c_char> = ALGORITHM_NAMES.iter().map(|n| n.as_ptr()).collect();
+    let values: Vec<c_int> = (0..ALGORITHM_NAMES.len() as c_int).collect();
+    let registered = call!(RedisModule_RegisterEnumConfig(
+        ctx,
+        c"default-algorithm".as_ptr(),
+        algorithm as c_int,
+        raw::REDISMODULE_CONFIG_DEFAULT,
+        names.as_mut_ptr(),
+        values.as_ptr(),
+        values.len() as c_int,
+        Some(get_algorithm),
+        Some(set_algorithm),
+        None,
+        std::ptr::null_mut(),
+    ) else 1);
+    if registered != raw::REDISMODULE_OK as c_int {
+        return Err("could not register rl.default-algorithm".into());
+    }
+    let registered = call!(RedisModule_RegisterBoolConfig(
+        ctx,
+        c"cell-compat".as_ptr(),
+        c_int::from(cell),
+        raw::REDISMODULE_CONFIG_IMMUTABLE,
+        Some(get_cell_compat),
+        Some(set_cell_compat),
+        None,
+        std::ptr::null_mut(),
+    ) else 1);
+    if registered != raw::REDISMODULE_OK as c_int {
+        return Err("could not register rl.cell-compat".into());
+    }
+    if call!(RedisModule_LoadConfigs(ctx) else 1) != raw::REDISMODULE_OK as c_int {
+        return Err("could not apply the rl.* config lines".into());
+    }
+    Ok(())
+}
+
+/// `name value` pairs: `default-algorithm <algorithm>`, `cell-compat yes|no`.
+fn starting_values(module_args: &[&[u8]]) -> Result<(usize, bool), String> {
+    let mut algorithm = 0;
+    let mut cell = false;
+    let mut rest = module_args;
+    while let [name, tail @ ..] = rest {
+        let [value, tail @ ..] = tail else {
+            return Err(format!("module argument {} needs a value", shown(name)));
+        };
+        if name.eq_ignore_ascii_case(b"default-algorithm") {
+            let chosen = args::algorithm(value).map_err(|e| e.message())?;
+            algorithm = Algorithm::ALL
+                .iter()
+                .position(|a| *a == chosen)
+                .unwrap_or(0);
+        } else if name.eq_ignore_ascii_case(b"cell-compat") {
+            cell = match value.to_ascii_lowercase().as_slice() {
+                b"yes" => true,
+                b"no" => false,
+                _ => return Err("module argument cell-compat must be yes or no".into()),
+            };
+        } else {
+            return Err(format!(
+                "unknown module argument {}, expected default-algorithm or cell-compat",
+                shown(name)
+            ));
+        }
+        rest = tail;
+    }
+    Ok((algorithm, cell))
+}
+
+fn shown(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+unsafe extern "C" fn get_algorithm(_name: *const c_char, _privdata: *mut c_void) -> c_int {
+    DEFAULT_ALGORITHM.load(Ordering::Relaxed) as c_int
+}
+
+unsafe extern "C" fn set_algorithm(
+    _name: *const c_char,
+    value: c_int,
+    _privdata: *mut c_void,
+    _err: *mut RString,
+) -> c_int {
+    match usize::try_from(value) {
+        Ok(index) if index < Algorithm::ALL.len() => {
+            DEFAULT_ALGORITHM.store(index, Ordering::Relaxed);
+            raw::REDISMODULE_OK as c_int
+        }
+        _ => raw::REDISMODULE_ERR as c_int,
+    }
+}
+
+unsafe extern "C" fn get_cell_compat(_name: *const c_char, _privdata: *mut c_void) -> c_int {
+    c_int::from(CELL_COMPAT.load(Ordering::Relaxed))
+}
+
+unsafe extern "C" fn set_cell_compat(
+    _name: *const c_char,
+    value: c_int,
+    _privdata: *mut c_void,
+    _err: *mut RString,
+) -> c_int {
+    CELL_COMPAT.store(value != 0, Ordering::Relaxed);
+    raw::REDISMODULE_OK as c_int
+}

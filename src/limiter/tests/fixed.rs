@@ -1,0 +1,74 @@
+//! The fixed window counter's promises.
+
+use proptest::prelude::*;
+
+use super::{with, SimKey};
+use crate::limiter::{Algorithm, Micros, Retry, State};
+
+const FIXED: Algorithm = Algorithm::Fixed;
+
+#[test]
+fn a_window_opens_at_the_first_admitted_hit() {
+    let p = with(FIXED, 3, 10_000, 3, 1);
+    let mut key = SimKey::default();
+    let t0 = Micros(5_000_000_123);
+    for remaining in [2, 1, 0] {
+        assert_eq!(key.hit(&p, t0).remaining, remaining);
+    }
+    let later = Micros(t0.0 + 4_000_000);
+    let denied = key.hit(&p, later);
+    assert!(!denied.allowed);
+    assert_eq!(denied.retry_after, Retry::After(Micros(6_000_000)));
+    assert_eq!(denied.reset_after, Micros(6_000_000));
+    assert!(!key.peek(&p, Micros(t0.0 + 10_000_000 - 1)).allowed);
+    // The next window opens with the next admitted hit, not on a calendar tick.
+    let next = Micros(t0.0 + 25_000_000);
+    assert_eq!(key.hit(&p, next).remaining, 2);
+    match key.state {
+        Some(State::Fixed(f)) => assert_eq!(f.start, next),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_denied_hit_opens_no_window() {
+    let mut key = SimKey::default();
+    let d = key.hit(&with(FIXED, 3, 1_000, 3, 4), Micros(1_000_000));
+    assert_eq!(d.retry_after, Retry::Never);
+    assert!(key.state.is_none());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// No window ever admits more than `limit` units, and windows never overlap.
+    #[test]
+    fn never_more_than_limit_per_window(
+        limit in 1u64..=10,
+        window_ms in prop_oneof![1u64..=5, 1u64..=2_000, Just(60_000)],
+        steps in proptest::collection::vec((0u64..2_000, 0u64..1_000, 1u64..=4), 1..150),
+        start in 0u64..1 << 50,
+    ) {
+        let mut key = SimKey::default();
+        let mut now = start;
+        let mut windows: Vec<(u64, u64)> = Vec::new(); // (start, units admitted)
+        for (gap, jitter, cost) in steps {
+            now += window_ms * gap + jitter;
+            let d = key.hit(&with(FIXED, limit, window_ms, limit, cost), Micros(now));
+            if !d.allowed {
+                continue;
+            }
+            let Some(State::Fixed(f)) = key.state else { panic!("no fixed state") };
+            prop_assert!(now >= f.start.0 && now < f.start.0 + f.window.0);
+            match windows.last_mut() {
+                Some((s, units)) if *s == f.start.0 => *units += cost,
+                Some((s, _)) => {
+                    prop_assert!(f.start.0 >= *s + window_ms * 1000, "windows overlap");
+                    windows.push((f.start.0, cost));
+                }
+                None => windows.push((f.start.0, cost)),
+            }
+            prop_assert!(windows.last().map_or(0, |w| w.1) <= limit);
+        }
+    }
+}
