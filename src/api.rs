@@ -105,6 +105,20 @@ pub fn is_replayed(ctx: Ctx) -> bool {
     flags & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0
 }
 
+/// True when the server calls a `getkeys-api` command only to learn where its keys are.
+pub fn is_keys_position_request(ctx: Ctx) -> bool {
+    call!(RedisModule_IsKeysPositionRequest(ctx) else 0) != 0
+}
+
+/// Answers a keys position request: argument `pos` is a key, accessed as `flags` says.
+pub fn declare_key(ctx: Ctx, pos: usize, flags: u32) {
+    let pos = c_int::try_from(pos).unwrap_or(c_int::MAX);
+    match unsafe { raw::RedisModule_KeyAtPosWithFlags } {
+        Some(f) => unsafe { f(ctx, pos, flags as c_int) },
+        None => call!(RedisModule_KeyAtPos(ctx, pos) else ()),
+    }
+}
+
 pub fn reply_integers(ctx: Ctx, values: &[i64]) {
     call!(RedisModule_ReplyWithArray(ctx, values.len() as _) else 0);
     for &v in values {

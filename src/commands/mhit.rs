@@ -14,7 +14,14 @@ use crate::limiter::{self, multi, Params};
 use crate::store::{self, Stored, WrongType};
 use crate::{config, metrics};
 
+/// How RL.MHIT uses its keys (REDISMODULE_CMD_KEY_* flags).
+pub const KEY_FLAGS: u32 =
+    raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_ACCESS | raw::REDISMODULE_CMD_KEY_UPDATE;
+
 pub fn run(ctx: Ctx, argv: &[RString]) {
+    if api::is_keys_position_request(ctx) {
+        return declare_keys(ctx, argv);
+    }
     let [_, numkeys, rest @ ..] = argv else {
         return api::reply_wrong_arity(ctx);
     };
@@ -68,6 +75,18 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
         ctx,
         &[allowed, limit, remaining, retry, reset, deciding as i64 + 1],
     );
+}
+
+/// Tells the server where the keys are, for cluster routing (Redis 7.0 reads a module
+/// command's variable keys this way; the key specification serves ACLs and COMMAND GETKEYS).
+fn declare_keys(ctx: Ctx, argv: &[RString]) {
+    if let [_, numkeys, rest @ ..] = argv {
+        if let Ok(count) = args::numkeys(api::bytes(*numkeys), rest.len()) {
+            for pos in 2..2 + count {
+                api::declare_key(ctx, pos, KEY_FLAGS);
+            }
+        }
+    }
 }
 
 /// The limits, one per key; the keys are the first `limits.len()` of `rest`.

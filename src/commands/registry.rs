@@ -164,13 +164,13 @@ const COMMANDS: &[Command] = &[
     Command {
         name: c"rl.mhit",
         func: rl_mhit,
-        flags: c"write deny-oom",
+        flags: c"write deny-oom getkeys-api",
         acl_categories: "write slow",
         summary: c"Counts a request against several rate limits at once: all admit and consume \
                    it, or none does",
         complexity: c"O(N) where N is the number of keys",
         arity: -6,
-        keys: Keys::Counted(RW_UPDATE),
+        keys: Keys::Counted(mhit::KEY_FLAGS),
         args: &[
             arg(
                 c"numkeys",

@@ -1,0 +1,110 @@
+//! RL.PEEK: the answer RL.HIT would give, with nothing consumed, written or propagated, also on
+//! a replica.
+
+mod common;
+
+use common::*;
+
+fn peek(con: &mut Connection, key: &str, limit: u64, window: &str, options: &[&str]) -> [i64; 5] {
+    let reply: Vec<i64> = redis::cmd("RL.PEEK")
+        .arg(key)
+        .arg(limit)
+        .arg(window)
+        .arg(options)
+        .query(con)
+        .unwrap();
+    reply.try_into().unwrap()
+}
+
+fn info_field(con: &mut Connection, section: &str, name: &str) -> String {
+    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn peek_answers_what_hit_would_for_every_algorithm() {
+    let server = Server::start();
+    let mut con = server.conn();
+    for algo in ["SLIDING", "FIXED", "TOKEN", "LEAKY", "GCRA"] {
+        for cost in ["1", "2", "3", "1", "9"] {
+            let options = ["ALGO", algo, "COST", cost];
+            let mut tx = redis::pipe();
+            tx.atomic();
+            tx.cmd("RL.PEEK").arg(algo).arg(4).arg("1h").arg(&options);
+            tx.cmd("RL.HIT").arg(algo).arg(4).arg("1h").arg(&options);
+            let (peeked, hit): (Vec<i64>, Vec<i64>) = tx.query(&mut con).unwrap();
+            if server.has_command_time_snapshot() {
+                assert_eq!(peeked, hit, "{algo} COST {cost}");
+            } else {
+                assert_eq!(peeked[..3], hit[..3], "{algo} COST {cost}");
+            }
+        }
+    }
+}
+
+#[test]
+fn peek_consumes_and_writes_nothing() {
+    let server = Server::start();
+    let mut con = server.conn();
+    assert_eq!(peek(&mut con, "new", 3, "60", &[])[..3], [1, 3, 2]);
+    let exists: bool = redis::cmd("EXISTS").arg("new").query(&mut con).unwrap();
+    assert!(!exists, "peeking creates no key");
+    hit(&mut con, b"k", 3, "60");
+    let before = (dump(&mut con, b"k"), pexpiretime(&mut con, b"k"));
+    let changes = info_field(&mut con, "persistence", "rdb_changes_since_last_save");
+    for _ in 0..5 {
+        assert_eq!(peek(&mut con, "k", 3, "60", &[])[..3], [1, 3, 1]);
+    }
+    // Even a peek with another algorithm, which would reshape the key, leaves it alone.
+    peek(&mut con, "k", 3, "1s", &["ALGO", "GCRA"]);
+    assert_eq!((dump(&mut con, b"k"), pexpiretime(&mut con, b"k")), before);
+    assert_eq!(info_field(&mut con, "persistence", "rdb_changes_since_last_save"), changes);
+    let _: () = redis::cmd("SET").arg("s").arg("v").query(&mut con).unwrap();
+    let error = error_of(&mut con, &[b"RL.PEEK", b"s", b"3", b"60"]);
+    assert!(error.starts_with("WRONGTYPE"), "{error}");
+}
+
+#[test]
+fn peek_runs_on_a_replica_and_propagates_nothing() {
+    let primary = Server::start_with(
+        Options::default()
+            .config("repl-diskless-sync-delay", "0")
+            .config("repl-ping-replica-period", "60")
+            .config("appendonly", "yes")
+            .config("appendfsync", "always"),
+        &scratch_dir("peek-primary"),
+    );
+    let replica = Server::start();
+    let (mut p, mut r) = (primary.conn(), replica.conn());
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut r)
+        .unwrap();
+    assert!(wait_until(30, || info_field(&mut r, "replication", "master_link_status") == "up"));
+    hit(&mut p, b"k", 3, "60");
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
+    assert_eq!(acked, 1);
+
+    let offset = info_field(&mut p, "replication", "master_repl_offset");
+    let aof_size = aof_bytes(&primary);
+    for _ in 0..3 {
+        assert_eq!(peek(&mut p, "k", 3, "60", &[])[..3], [1, 3, 1]);
+        assert_eq!(peek(&mut r, "k", 3, "60", &[])[..3], [1, 3, 1]);
+    }
+    assert_eq!(info_field(&mut p, "replication", "master_repl_offset"), offset);
+    assert_eq!(aof_bytes(&primary), aof_size, "nothing reaches the AOF");
+    let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut r).unwrap();
+    assert!(stats.contains("cmdstat_rl.peek:calls=3"), "{stats}");
+    assert!(stats.contains("cmdstat_rl.setstate:calls=1"), "only the hit arrived: {stats}");
+}
+
+fn aof_bytes(server: &Server) -> u64 {
+    std::fs::read_dir(server.dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
+}
