@@ -8,7 +8,7 @@ MODULE := target/release/librl.so
 PORT ?= 6379
 RUN_DIR := build/run
 
-.PHONY: build run test unit matrix deps lint clean
+.PHONY: build run test unit matrix accuracy lint clean
 
 build:
 	scripts/install-deps.sh
@@ -30,6 +30,11 @@ unit:
 # The integration tests against real servers, once per server of the matrix.
 matrix:
 	scripts/test-matrix.sh
+
+# Replays seeded request traces through every algorithm and an exact sliding log, and
+# writes the comparison to ACCURACY.md.
+accuracy:
+	cargo test --release --lib write_accuracy_table -- --ignored --nocapture
 
 lint:
 	cargo fmt --all -- --check

@@ -5,7 +5,14 @@ mod common;
 
 use common::*;
 
-fn algo(con: &mut Connection, key: &str, limit: u64, window: &str, algo: &str, extra: &[&str]) -> [i64; 5] {
+fn algo(
+    con: &mut Connection,
+    key: &str,
+    limit: u64,
+    window: &str,
+    algo: &str,
+    extra: &[&str],
+) -> [i64; 5] {
     let mut options = vec!["ALGO", algo];
     options.extend_from_slice(extra);
     hit_with(con, key.as_bytes(), limit, window, &options)
@@ -20,7 +27,10 @@ fn fixed_admits_limit_per_window_from_the_first_hit() {
     let server = Server::start();
     let mut con = server.conn();
     for remaining in (0..5).rev() {
-        assert_eq!(algo(&mut con, "f", 5, "60", "FIXED", &[])[..4], [1, 5, remaining, 0]);
+        assert_eq!(
+            algo(&mut con, "f", 5, "60", "FIXED", &[])[..4],
+            [1, 5, remaining, 0]
+        );
     }
     let [allowed, limit, remaining, retry, reset] = algo(&mut con, "f", 5, "60", "FIXED", &[]);
     assert_eq!([allowed, limit, remaining], [0, 5, 0]);
@@ -40,9 +50,13 @@ fn buckets_hold_burst_and_refill_at_the_rate() {
             let reply = algo(&mut con, &key, 10, "1s", name, &["BURST", "3"]);
             assert_eq!(reply[..4], [1, 3, remaining, 0], "{name}");
         }
-        let [allowed, limit, remaining, retry, reset] = algo(&mut con, &key, 10, "1s", name, &["BURST", "3"]);
+        let [allowed, limit, remaining, retry, reset] =
+            algo(&mut con, &key, 10, "1s", name, &["BURST", "3"]);
         assert_eq!([allowed, limit, remaining], [0, 3, 0], "{name}");
-        assert!((90..=100).contains(&retry), "{name}: one unit every 100 ms, retry {retry}");
+        assert!(
+            (90..=100).contains(&retry),
+            "{name}: one unit every 100 ms, retry {retry}"
+        );
         assert!((290..=300).contains(&reset), "{name}: reset {reset}");
     }
 }
@@ -84,12 +98,22 @@ fn rates_far_above_and_below_a_thousand_per_second() {
     let server = Server::start();
     let mut con = server.conn();
     // A million per second: the whole second's capacity at once, then one unit per µs.
-    let all = algo(&mut con, "fast", 1_000_000, "1s", "GCRA", &["COST", "1000000"]);
+    let all = algo(
+        &mut con,
+        "fast",
+        1_000_000,
+        "1s",
+        "GCRA",
+        &["COST", "1000000"],
+    );
     assert_eq!(all[..3], [1, 1_000_000, 0]);
     let next = algo(&mut con, "fast", 1_000_000, "1s", "GCRA", &[]);
     assert!(next[0] == 1 || next[3] == 1, "{next:?}");
     // One per day.
-    assert_eq!(algo(&mut con, "slow", 1, "1d", "TOKEN", &[])[..3], [1, 1, 0]);
+    assert_eq!(
+        algo(&mut con, "slow", 1, "1d", "TOKEN", &[])[..3],
+        [1, 1, 0]
+    );
     let denied = algo(&mut con, "slow", 1, "1d", "TOKEN", &[]);
     assert_eq!(denied[0], 0);
     assert!((86_399_000..=86_400_000).contains(&denied[3]), "{denied:?}");
@@ -106,14 +130,20 @@ fn the_default_algorithm_is_a_config() {
         .unwrap();
     assert_eq!(value, ["rl.default-algorithm", "sliding"]);
     let error = error_of(&mut con, &[b"RL.HIT", b"k", b"10", b"1s", b"BURST", b"20"]);
-    assert!(error.starts_with("ERR BURST applies to ALGO TOKEN"), "{error}");
+    assert!(
+        error.starts_with("ERR BURST applies to ALGO TOKEN"),
+        "{error}"
+    );
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("rl.default-algorithm")
         .arg("gcra")
         .query(&mut con)
         .unwrap();
-    assert_eq!(hit_with(&mut con, b"k", 10, "1s", &["BURST", "20"])[..3], [1, 20, 19]);
+    assert_eq!(
+        hit_with(&mut con, b"k", 10, "1s", &["BURST", "20"])[..3],
+        [1, 20, 19]
+    );
     let kind: Vec<u8> = dump(&mut con, b"k").unwrap();
     assert!(!kind.is_empty());
     let bad = redis::cmd("CONFIG")
@@ -141,7 +171,10 @@ fn the_default_algorithm_as_a_module_argument() {
         hit(&mut con, b"k", 3, "60");
     }
     let denied = hit(&mut con, b"k", 3, "60");
-    assert_eq!(denied[3], denied[4], "a fixed window: retry when the window closes");
+    assert_eq!(
+        denied[3], denied[4],
+        "a fixed window: retry when the window closes"
+    );
 }
 
 #[test]

@@ -24,21 +24,50 @@ fn only_registered_with_cell_compat() {
     assert!(error.starts_with("ERR unknown command"), "{error}");
     let cell = cell_server();
     let mut con = cell.conn();
-    let value: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("rl.cell-compat").query(&mut con).unwrap();
+    let value: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("rl.cell-compat")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(value, ["rl.cell-compat", "yes"]);
+}
+
+#[test]
+fn cell_compat_as_a_config_line() {
+    let server = Server::start_with(
+        Options::default().config("rl.cell-compat", "yes"),
+        &scratch_dir("cell-config"),
+    );
+    let mut con = server.conn();
+    assert_eq!(throttle(&mut con, &["k", "1", "1", "1"])[..3], [0, 2, 1]);
 }
 
 #[test]
 fn the_documented_reply() {
     let server = cell_server();
     let mut con = server.conn();
-    assert_eq!(throttle(&mut con, &["user123", "15", "30", "60"]), [0, 16, 15, -1, 2]);
-    assert_eq!(throttle(&mut con, &["user123", "15", "30", "60", "1"])[..4], [0, 16, 14, -1]);
+    assert_eq!(
+        throttle(&mut con, &["user123", "15", "30", "60"]),
+        [0, 16, 15, -1, 2]
+    );
+    assert_eq!(
+        throttle(&mut con, &["user123", "15", "30", "60", "1"])[..4],
+        [0, 16, 14, -1]
+    );
     // The rest of the burst, then limited with a retry of one emission interval (2 s).
-    assert_eq!(throttle(&mut con, &["user123", "15", "30", "60", "14"])[..3], [0, 16, 0]);
-    assert_eq!(throttle(&mut con, &["user123", "15", "30", "60"]), [1, 16, 0, 2, 32]);
+    assert_eq!(
+        throttle(&mut con, &["user123", "15", "30", "60", "14"])[..3],
+        [0, 16, 0]
+    );
+    assert_eq!(
+        throttle(&mut con, &["user123", "15", "30", "60"]),
+        [1, 16, 0, 2, 32]
+    );
     // More than the whole capacity: limited, and never retryable.
-    assert_eq!(throttle(&mut con, &["other", "15", "30", "60", "17"]), [1, 16, 16, -1, 0]);
+    assert_eq!(
+        throttle(&mut con, &["other", "15", "30", "60", "17"]),
+        [1, 16, 16, -1, 0]
+    );
 }
 
 #[test]
@@ -58,19 +87,53 @@ fn rates_above_a_thousand_per_second() {
 fn bad_input_is_refused_and_the_server_stays_up() {
     let server = cell_server();
     let mut con = server.conn();
-    let _: () = redis::cmd("SET").arg("s").arg("not a number").query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("s")
+        .arg("not a number")
+        .query(&mut con)
+        .unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["CL.THROTTLE", "k", "15", "30"], "ERR wrong number of arguments"),
-        (&["CL.THROTTLE", "k", "15", "30", "60", "1", "2"], "ERR wrong number of arguments"),
-        (&["CL.THROTTLE", "k", "-1", "30", "60"], "ERR max_burst must be an integer from 0"),
+        (
+            &["CL.THROTTLE", "k", "15", "30"],
+            "ERR wrong number of arguments",
+        ),
+        (
+            &["CL.THROTTLE", "k", "15", "30", "60", "1", "2"],
+            "ERR wrong number of arguments",
+        ),
+        (
+            &["CL.THROTTLE", "k", "-1", "30", "60"],
+            "ERR max_burst must be an integer from 0",
+        ),
         (&["CL.THROTTLE", "k", "x", "30", "60"], "ERR max_burst"),
-        (&["CL.THROTTLE", "k", "15", "0", "60"], "ERR count must be an integer from 1"),
-        (&["CL.THROTTLE", "k", "15", "30", "0"], "ERR period must be a number of seconds"),
-        (&["CL.THROTTLE", "k", "15", "30", "99999999999999999999"], "ERR period"),
-        (&["CL.THROTTLE", "k", "15", "30", "9223372036854775807"], "ERR period"),
-        (&["CL.THROTTLE", "k", "15", "30", "60", "-1"], "ERR quantity must be an integer from 0"),
-        (&["CL.THROTTLE", "k", "15", "30", "60", "1.5"], "ERR quantity"),
-        (&["CL.THROTTLE", "k", "9223372036854775806", "1", "3153600000"], "ERR max_burst is too large"),
+        (
+            &["CL.THROTTLE", "k", "15", "0", "60"],
+            "ERR count must be an integer from 1",
+        ),
+        (
+            &["CL.THROTTLE", "k", "15", "30", "0"],
+            "ERR period must be a number of seconds",
+        ),
+        (
+            &["CL.THROTTLE", "k", "15", "30", "99999999999999999999"],
+            "ERR period",
+        ),
+        (
+            &["CL.THROTTLE", "k", "15", "30", "9223372036854775807"],
+            "ERR period",
+        ),
+        (
+            &["CL.THROTTLE", "k", "15", "30", "60", "-1"],
+            "ERR quantity must be an integer from 0",
+        ),
+        (
+            &["CL.THROTTLE", "k", "15", "30", "60", "1.5"],
+            "ERR quantity",
+        ),
+        (
+            &["CL.THROTTLE", "k", "9223372036854775806", "1", "3153600000"],
+            "ERR max_burst is too large",
+        ),
         (&["CL.THROTTLE", "s", "15", "30", "60"], "WRONGTYPE"),
     ];
     for (args, expected) in cases {

@@ -20,7 +20,15 @@ fn peek(con: &mut Connection, key: &str, limit: u64, window: &str) -> [i64; 5] {
 }
 
 const PER_SECOND_AND_HOUR: &[&str] = &[
-    "2", "{u42}:sec", "{u42}:hour", "LIMIT", "3", "1s", "LIMIT", "5", "1h",
+    "2",
+    "{u42}:sec",
+    "{u42}:hour",
+    "LIMIT",
+    "3",
+    "1s",
+    "LIMIT",
+    "5",
+    "1h",
 ];
 
 #[test]
@@ -30,8 +38,14 @@ fn all_limits_consume_or_none_does() {
     // Three per second: the first three pass both limits; the second limit is the tighter
     // one once it has fewer left.
     let first = mhit(&mut con, PER_SECOND_AND_HOUR);
-    assert_eq!((first[0], first[1], first[2], first[3], first[5]), (1, 3, 2, 0, 1));
-    assert!(first[4] > 3_600_000, "full again when the hourly limit is: {first:?}");
+    assert_eq!(
+        (first[0], first[1], first[2], first[3], first[5]),
+        (1, 3, 2, 0, 1)
+    );
+    assert!(
+        first[4] > 3_600_000,
+        "full again when the hourly limit is: {first:?}"
+    );
     let second = mhit(&mut con, PER_SECOND_AND_HOUR);
     assert_eq!(second[..4], [1, 3, 1, 0]);
     let third = mhit(&mut con, PER_SECOND_AND_HOUR);
@@ -41,7 +55,11 @@ fn all_limits_consume_or_none_does() {
     assert_eq!(denied[..3], [0, 3, 0]);
     assert!(denied[3] > 0 && denied[3] <= 1_000, "{denied:?}");
     assert_eq!(denied[5], 1, "decided by the first key");
-    assert_eq!(peek(&mut con, "{u42}:hour", 5, "1h")[2], 1, "the hourly limit used 3 of 5, not 4");
+    assert_eq!(
+        peek(&mut con, "{u42}:hour", 5, "1h")[2],
+        1,
+        "the hourly limit used 3 of 5, not 4"
+    );
 }
 
 #[test]
@@ -56,7 +74,12 @@ fn the_reply_names_the_deciding_limit() {
     assert_eq!((denied[0], denied[1], denied[5]), (0, 2, 2));
     assert!(denied[3] > 0);
     // Never: the cost exceeds the second limit's capacity.
-    let never = mhit(&mut con, &["2", "x", "y", "LIMIT", "10", "1h", "LIMIT", "2", "1h", "COST", "3"]);
+    let never = mhit(
+        &mut con,
+        &[
+            "2", "x", "y", "LIMIT", "10", "1h", "LIMIT", "2", "1h", "COST", "3",
+        ],
+    );
     assert_eq!((never[0], never[3], never[5]), (0, -1, 2));
 }
 
@@ -69,7 +92,13 @@ fn sixteen_limits_of_every_algorithm() {
     let mut args: Vec<String> = vec!["16".into()];
     args.extend(keys.iter().cloned());
     for i in 0..16 {
-        args.extend(["LIMIT".into(), (10 + i).to_string(), "1h".into(), "ALGO".into(), algos[i % 5].into()]);
+        args.extend([
+            "LIMIT".into(),
+            (10 + i).to_string(),
+            "1h".into(),
+            "ALGO".into(),
+            algos[i % 5].into(),
+        ]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     for remaining in (0..10).rev() {
@@ -88,7 +117,12 @@ fn sixteen_limits_of_every_algorithm() {
             .arg(&["ALGO", algos[i % 5]])
             .query(&mut con)
             .unwrap();
-        assert_eq!(reply[2], i as i64 - 1, "{key}: 10 of {} used, and the peek's 1", 10 + i);
+        assert_eq!(
+            reply[2],
+            i as i64 - 1,
+            "{key}: 10 of {} used, and the peek's 1",
+            10 + i
+        );
     }
 }
 
@@ -99,7 +133,9 @@ fn a_key_of_another_type_consumes_nothing() {
     let _: () = redis::cmd("SET").arg("s").arg("v").query(&mut con).unwrap();
     let error = error_of(
         &mut con,
-        &[b"RL.MHIT", b"2", b"k", b"s", b"LIMIT", b"5", b"1h", b"LIMIT", b"5", b"1h"],
+        &[
+            b"RL.MHIT", b"2", b"k", b"s", b"LIMIT", b"5", b"1h", b"LIMIT", b"5", b"1h",
+        ],
     );
     assert!(error.starts_with("WRONGTYPE"), "{error}");
     let exists: bool = redis::cmd("EXISTS").arg("k").query(&mut con).unwrap();
@@ -113,18 +149,50 @@ fn argument_errors() {
     let server = Server::start();
     let mut con = server.conn();
     let cases: &[(&[&str], &str)] = &[
-        (&["RL.MHIT", "1", "k", "LIMIT"], "ERR wrong number of arguments"),
-        (&["RL.MHIT", "0", "k", "LIMIT", "1", "1s"], "ERR numkeys must be an integer from 1 to 64"),
+        (
+            &["RL.MHIT", "1", "k", "LIMIT"],
+            "ERR wrong number of arguments",
+        ),
+        (
+            &["RL.MHIT", "0", "k", "LIMIT", "1", "1s"],
+            "ERR numkeys must be an integer from 1 to 64",
+        ),
         (&["RL.MHIT", "x", "k", "LIMIT", "1", "1s"], "ERR numkeys"),
         (&["RL.MHIT", "9", "k", "LIMIT", "1", "1s"], "ERR numkeys"),
-        (&["RL.MHIT", "2", "a", "b", "LIMIT", "1", "1s"], "ERR RL.MHIT needs one LIMIT clause per key: 2 keys, 1 LIMIT clauses"),
-        (&["RL.MHIT", "2", "a", "a", "LIMIT", "1", "1s", "LIMIT", "1", "1s"], "ERR RL.MHIT keys must be distinct"),
-        (&["RL.MHIT", "1", "a", "ALGO", "GCRA", "LIMIT", "1", "1s"], "ERR ALGO must follow the LIMIT clause"),
-        (&["RL.MHIT", "1", "a", "LIMIT", "0", "1s"], "ERR limit must be"),
-        (&["RL.MHIT", "1", "a", "LIMIT", "1", "1y"], "ERR window must be"),
-        (&["RL.MHIT", "1", "a", "LIMIT", "1", "1s", "BURST", "2"], "ERR BURST applies to ALGO TOKEN"),
-        (&["RL.MHIT", "1", "a", "LIMIT", "1", "1s", "COST", "-1"], "ERR COST must be"),
-        (&["RL.MHIT", "1", "a", "LIMIT", "1", "1s", "HUH", "1"], "ERR unknown option 'HUH'"),
+        (
+            &["RL.MHIT", "2", "a", "b", "LIMIT", "1", "1s"],
+            "ERR RL.MHIT needs one LIMIT clause per key: 2 keys, 1 LIMIT clauses",
+        ),
+        (
+            &[
+                "RL.MHIT", "2", "a", "a", "LIMIT", "1", "1s", "LIMIT", "1", "1s",
+            ],
+            "ERR RL.MHIT keys must be distinct",
+        ),
+        (
+            &["RL.MHIT", "1", "a", "ALGO", "GCRA", "LIMIT", "1", "1s"],
+            "ERR ALGO must follow the LIMIT clause",
+        ),
+        (
+            &["RL.MHIT", "1", "a", "LIMIT", "0", "1s"],
+            "ERR limit must be",
+        ),
+        (
+            &["RL.MHIT", "1", "a", "LIMIT", "1", "1y"],
+            "ERR window must be",
+        ),
+        (
+            &["RL.MHIT", "1", "a", "LIMIT", "1", "1s", "BURST", "2"],
+            "ERR BURST applies to ALGO TOKEN",
+        ),
+        (
+            &["RL.MHIT", "1", "a", "LIMIT", "1", "1s", "COST", "-1"],
+            "ERR COST must be",
+        ),
+        (
+            &["RL.MHIT", "1", "a", "LIMIT", "1", "1s", "HUH", "1"],
+            "ERR unknown option 'HUH'",
+        ),
     ];
     for (args, expected) in cases {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
@@ -142,7 +210,10 @@ fn every_key_is_declared_to_the_server() {
     let mut con = server.conn();
     let keys: Vec<String> = redis::cmd("COMMAND")
         .arg("GETKEYS")
-        .arg(&["RL.MHIT", "3", "a", "b", "c", "LIMIT", "1", "1s", "LIMIT", "1", "1s", "LIMIT", "1", "1s"])
+        .arg(&[
+            "RL.MHIT", "3", "a", "b", "c", "LIMIT", "1", "1s", "LIMIT", "1", "1s", "LIMIT", "1",
+            "1s",
+        ])
         .query(&mut con)
         .unwrap();
     assert_eq!(keys, ["a", "b", "c"]);
@@ -152,11 +223,22 @@ fn every_key_is_declared_to_the_server() {
         .query(&mut con)
         .unwrap();
     let mut app = server.conn();
-    let _: () = redis::cmd("AUTH").arg("app").arg("pw").query(&mut app).unwrap();
-    mhit(&mut app, &["2", "user:1", "user:2", "LIMIT", "1", "1s", "LIMIT", "1", "1s"]);
+    let _: () = redis::cmd("AUTH")
+        .arg("app")
+        .arg("pw")
+        .query(&mut app)
+        .unwrap();
+    mhit(
+        &mut app,
+        &[
+            "2", "user:1", "user:2", "LIMIT", "1", "1s", "LIMIT", "1", "1s",
+        ],
+    );
     let error = error_of(
         &mut app,
-        &[b"RL.MHIT", b"2", b"user:1", b"other", b"LIMIT", b"1", b"1s", b"LIMIT", b"1", b"1s"],
+        &[
+            b"RL.MHIT", b"2", b"user:1", b"other", b"LIMIT", b"1", b"1s", b"LIMIT", b"1", b"1s",
+        ],
     );
     assert!(error.starts_with("NOPERM"), "{error}");
 }
@@ -168,7 +250,12 @@ fn keys_must_share_a_slot_in_a_cluster() {
         &scratch_dir("mhit-cluster"),
     );
     let mut con = server.conn();
-    let _: () = redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(0).arg(16383).query(&mut con).unwrap();
+    let _: () = redis::cmd("CLUSTER")
+        .arg("ADDSLOTSRANGE")
+        .arg(0)
+        .arg(16383)
+        .query(&mut con)
+        .unwrap();
     assert!(wait_until(10, || {
         let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut con).unwrap();
         info.contains("cluster_state:ok")
@@ -177,7 +264,9 @@ fn keys_must_share_a_slot_in_a_cluster() {
     assert_eq!(same_slot[0], 1);
     let error = error_of(
         &mut con,
-        &[b"RL.MHIT", b"2", b"a", b"b", b"LIMIT", b"1", b"1s", b"LIMIT", b"1", b"1s"],
+        &[
+            b"RL.MHIT", b"2", b"a", b"b", b"LIMIT", b"1", b"1s", b"LIMIT", b"1", b"1s",
+        ],
     );
     assert!(error.starts_with("CROSSSLOT"), "{error}");
 }

@@ -61,7 +61,10 @@ fn peek_consumes_and_writes_nothing() {
     // Even a peek with another algorithm, which would reshape the key, leaves it alone.
     peek(&mut con, "k", 3, "1s", &["ALGO", "GCRA"]);
     assert_eq!((dump(&mut con, b"k"), pexpiretime(&mut con, b"k")), before);
-    assert_eq!(info_field(&mut con, "persistence", "rdb_changes_since_last_save"), changes);
+    assert_eq!(
+        info_field(&mut con, "persistence", "rdb_changes_since_last_save"),
+        changes
+    );
     let _: () = redis::cmd("SET").arg("s").arg("v").query(&mut con).unwrap();
     let error = error_of(&mut con, &[b"RL.PEEK", b"s", b"3", b"60"]);
     assert!(error.starts_with("WRONGTYPE"), "{error}");
@@ -84,7 +87,11 @@ fn peek_runs_on_a_replica_and_propagates_nothing() {
         .arg(primary.port)
         .query(&mut r)
         .unwrap();
-    assert!(wait_until(30, || info_field(&mut r, "replication", "master_link_status") == "up"));
+    assert!(wait_until(30, || info_field(
+        &mut r,
+        "replication",
+        "master_link_status"
+    ) == "up"));
     hit(&mut p, b"k", 3, "60");
     let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
     assert_eq!(acked, 1);
@@ -95,11 +102,20 @@ fn peek_runs_on_a_replica_and_propagates_nothing() {
         assert_eq!(peek(&mut p, "k", 3, "60", &[])[..3], [1, 3, 1]);
         assert_eq!(peek(&mut r, "k", 3, "60", &[])[..3], [1, 3, 1]);
     }
-    assert_eq!(info_field(&mut p, "replication", "master_repl_offset"), offset);
+    assert_eq!(
+        info_field(&mut p, "replication", "master_repl_offset"),
+        offset
+    );
     assert_eq!(aof_bytes(&primary), aof_size, "nothing reaches the AOF");
-    let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut r).unwrap();
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut r)
+        .unwrap();
     assert!(stats.contains("cmdstat_rl.peek:calls=3"), "{stats}");
-    assert!(stats.contains("cmdstat_rl.setstate:calls=1"), "only the hit arrived: {stats}");
+    assert!(
+        stats.contains("cmdstat_rl.setstate:calls=1"),
+        "only the hit arrived: {stats}"
+    );
 }
 
 fn aof_bytes(server: &Server) -> u64 {

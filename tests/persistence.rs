@@ -22,9 +22,17 @@ fn make_traffic(con: &mut Connection) {
     hit(con, b"full", 5, "60"); // denied
     hit(con, b"once", 10, "10m");
     hit(con, b"daily", 1000, "1d");
+    hit_with(con, b"fixed", 10, "10m", &["ALGO", "FIXED", "COST", "3"]);
+    hit_with(
+        con,
+        b"bucket",
+        3,
+        "1s",
+        &["ALGO", "GCRA", "BURST", "5000", "COST", "7"],
+    );
 }
 
-const KEYS: &[&[u8]] = &[b"full", b"costly", b"once", b"daily"];
+const KEYS: &[&[u8]] = &[b"full", b"costly", b"once", b"daily", b"fixed", b"bucket"];
 
 /// Value bytes and expiry of every key.
 fn snapshot(con: &mut Connection) -> Vec<(Option<Vec<u8>>, i64)> {

@@ -35,7 +35,8 @@ fn primary_and_replica(shift_seconds: i64) -> (Server, Server) {
     let primary = Server::start_with(
         Options::default()
             .config("repl-diskless-sync-delay", "0")
-            .config("repl-ping-replica-period", "60"),
+            .config("repl-ping-replica-period", "60")
+            .module_args(&["cell-compat", "yes"]),
         &scratch_dir("primary"),
     );
     let mut replica_options = Options::default();
@@ -96,7 +97,8 @@ fn traffic(con: &mut Connection) {
 }
 
 const KEYS: &[&str] = &[
-    "user:0", "user:1", "user:2", "user:3", "bytes", "moved", "tx", "scripted", "reset",
+    "user:0", "user:1", "user:2", "user:3", "bytes", "fixed", "bucket", "{m}:sec", "{m}:day",
+    "cell", "moved", "tx", "scripted", "reset",
 ];
 
 fn settle(primary: &mut Connection) {

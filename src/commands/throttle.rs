@@ -87,8 +87,13 @@ mod tests {
                 (0, -1, new_tat - now)
             };
             let next = tolerance - ttl;
-            let remaining = if next > -emission_interval { next / emission_interval } else { 0 };
-            let seconds = |scaled: i128| (scaled as u128).div_ceil(self.count as u128 * 1_000_000) as i64;
+            let remaining = if next > -emission_interval {
+                next / emission_interval
+            } else {
+                0
+            };
+            let seconds =
+                |scaled: i128| (scaled as u128).div_ceil(self.count as u128 * 1_000_000) as i64;
             [
                 limited,
                 (self.max_burst + 1) as i64,
@@ -99,7 +104,13 @@ mod tests {
         }
     }
 
-    fn run_trace(max_burst: u64, count: u64, period: u64, trace: &[(u64, u64)], start: u64) -> Result<(), TestCaseError> {
+    fn run_trace(
+        max_burst: u64,
+        count: u64,
+        period: u64,
+        trace: &[(u64, u64)],
+        start: u64,
+    ) -> Result<(), TestCaseError> {
         let mut model = CellModel {
             max_burst: i128::from(max_burst),
             count: i128::from(count),
@@ -122,7 +133,12 @@ mod tests {
                 state = Some(s);
             }
             let expected = model.throttle(now, i128::from(quantity));
-            prop_assert_eq!(cell_fields(&outcome.decision), expected, "at {}", now - start);
+            prop_assert_eq!(
+                cell_fields(&outcome.decision),
+                expected,
+                "at {}",
+                now - start
+            );
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Tests of the pure limiter, driven by a simulated clock.
 
+mod accuracy;
 mod bucket;
 mod every_algorithm;
 mod fixed;
