@@ -98,6 +98,7 @@ fn peek_runs_on_a_replica_and_propagates_nothing() {
 
     let offset = info_field(&mut p, "replication", "master_repl_offset");
     let aof_size = aof_bytes(&primary);
+    let mut monitor = Monitor::start(replica.port);
     for _ in 0..3 {
         assert_eq!(peek(&mut p, "k", 3, "60", &[])[..3], [1, 3, 1]);
         assert_eq!(peek(&mut r, "k", 3, "60", &[])[..3], [1, 3, 1]);
@@ -116,6 +117,45 @@ fn peek_runs_on_a_replica_and_propagates_nothing() {
         stats.contains("cmdstat_rl.setstate:calls=1"),
         "only the hit arrived: {stats}"
     );
+}
+
+/// A MONITOR connection, read line by line.
+struct Monitor {
+    reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Monitor {
+    fn start(port: u16) -> Monitor {
+        use std::io::{BufRead, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(b"MONITOR\r\n").unwrap();
+        let mut reader = std::io::BufReader::new(stream);
+        let mut ok = String::new();
+        reader.read_line(&mut ok).unwrap();
+        assert_eq!(ok.trim(), "+OK");
+        Monitor { reader }
+    }
+
+    /// Every command seen, up to and including the first that contains `marker`.
+    fn until(&mut self, marker: &str) -> Vec<String> {
+        use std::io::BufRead;
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).expect("a MONITOR line");
+            let done = line.contains(marker);
+            // Pings from the primary keep the link alive; they are not commands of ours.
+            if !line.contains("\"PING\"") && !line.contains("\"ping\"") {
+                seen.push(line.trim().to_string());
+            }
+            if done {
+                return seen;
+            }
+        }
+    }
 }
 
 fn aof_bytes(server: &Server) -> u64 {

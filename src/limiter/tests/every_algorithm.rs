@@ -67,6 +67,25 @@ proptest! {
         }
     }
 
+    /// A peek answers what the hit at the same instant answers, and changes nothing.
+    #[test]
+    fn peek_equals_hit(
+        (a, limit, window_ms, burst) in limit_params(),
+        steps in trace(),
+        start in 0u64..1 << 50,
+    ) {
+        let mut key = SimKey::default();
+        let mut now = start;
+        for (gap, jitter, cost) in steps {
+            now += window_ms * gap + jitter;
+            let p = with(a, limit, window_ms, burst, cost);
+            let before = key.state;
+            let peeked = key.peek(&p, Micros(now));
+            prop_assert_eq!(key.state, before);
+            prop_assert_eq!(peeked, key.hit(&p, Micros(now)));
+        }
+    }
+
     #[test]
     fn reset_after_leads_to_full_capacity(
         (a, limit, window_ms, burst) in limit_params(),
