@@ -117,6 +117,17 @@ fn peek_runs_on_a_replica_and_propagates_nothing() {
         stats.contains("cmdstat_rl.setstate:calls=1"),
         "only the hit arrived: {stats}"
     );
+    // What the replica executes, as MONITOR shows it: the peeks sent to it directly, then
+    // the effect of one hit on the primary, and nothing from the primary's peeks.
+    hit(&mut p, b"k", 3, "60");
+    let seen = monitor.until("RL.SETSTATE");
+    let from_primary: Vec<&String> = seen.iter().filter(|l| !l.contains("RL.PEEK")).collect();
+    assert_eq!(from_primary.len(), 1, "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|l| l.contains("RL.PEEK")).count(),
+        3,
+        "{seen:?}"
+    );
 }
 
 /// A MONITOR connection, read line by line.
