@@ -11,6 +11,7 @@ mod commands;
 mod config;
 mod limiter;
 mod metrics;
+mod propagation;
 mod store;
 
 use redis_module::{raw, redis_module, Context, RedisString, Status};
@@ -55,6 +56,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         return Status::Err;
     }
     if let Err(e) = commands::register(ctx.ctx, config::cell_compat()) {
+        ctx.log_warning(&format!("rl: {e}"));
+        return Status::Err;
+    }
+    if let Err(e) = propagation::follow(ctx.ctx) {
         ctx.log_warning(&format!("rl: {e}"));
         return Status::Err;
     }

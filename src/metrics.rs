@@ -9,6 +9,8 @@ use crate::api::call;
 
 static ALLOWED: AtomicU64 = AtomicU64::new(0);
 static DENIED: AtomicU64 = AtomicU64::new(0);
+static EFFECTS_SENT: AtomicU64 = AtomicU64::new(0);
+static EFFECTS_UNHEARD: AtomicU64 = AtomicU64::new(0);
 
 /// Counts one decision. Commands run on the server's main thread; relaxed atomics are plain
 /// additions there.
@@ -17,11 +19,25 @@ pub fn record(allowed: bool) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The `INFO rl` section: `rl_allowed`, `rl_denied`.
+/// Counts one change: its effect sent to replicas and the AOF, or left unbuilt because
+/// nothing listened.
+pub fn record_change(sent: bool) {
+    let counter = if sent {
+        &EFFECTS_SENT
+    } else {
+        &EFFECTS_UNHEARD
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The `INFO rl` section: `rl_allowed`, `rl_denied` (decisions), `rl_effects_sent`,
+/// `rl_effects_unheard` (changes replicated, and changes made while nothing listened).
 pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: i32) {
     call!(RedisModule_InfoAddSection(ctx, c"".as_ptr()) else 0);
     field(ctx, c"allowed", &ALLOWED);
     field(ctx, c"denied", &DENIED);
+    field(ctx, c"effects_sent", &EFFECTS_SENT);
+    field(ctx, c"effects_unheard", &EFFECTS_UNHEARD);
 }
 
 fn field(ctx: *mut raw::RedisModuleInfoCtx, name: &CStr, counter: &AtomicU64) {

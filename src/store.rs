@@ -5,7 +5,8 @@
 //! information, so every key disappears once it is back to full capacity. Every change is
 //! propagated to replicas and the AOF as its effect, `RL.SETSTATE key <state bytes>`, with
 //! absolute times inside, never as the command that caused it: a replica or an AOF replay
-//! reaches the same bytes whatever its clock says.
+//! reaches the same bytes whatever its clock says. When nothing could receive the effect (see
+//! `propagation`), the change is only counted.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,6 +18,7 @@ use redis_module::raw;
 use crate::api::{call, Key, RString};
 use crate::codec;
 use crate::limiter::State;
+use crate::{metrics, propagation};
 
 /// The data type's name as `TYPE` shows it (Redis wants exactly 9 characters).
 pub const TYPE_NAME: &str = "ratelimit";
@@ -115,11 +117,21 @@ fn delete(key: &Key, existed: bool) {
     }
     key.delete();
     key.signal_modified();
-    call!(RedisModule_Replicate(key.ctx(), c"DEL".as_ptr(), c"s".as_ptr(), key.name()) else 0);
+    if propagation::has_listeners() {
+        metrics::record_change(true);
+        call!(RedisModule_Replicate(key.ctx(), c"DEL".as_ptr(), c"s".as_ptr(), key.name()) else 0);
+    } else {
+        count_change(key);
+    }
 }
 
-/// Sends the effect of a change to replicas and the AOF.
+/// Sends the effect of a change to replicas and the AOF, or only counts it when nothing would
+/// receive it.
 fn replicate_state(key: &Key, state: &State) {
+    if !propagation::has_listeners() {
+        return count_change(key);
+    }
+    metrics::record_change(true);
     let bytes = codec::encode(state);
     let bytes = bytes.as_bytes();
     call!(RedisModule_Replicate(
@@ -130,6 +142,14 @@ fn replicate_state(key: &Key, state: &State) {
         bytes.as_ptr().cast::<c_char>(),
         bytes.len(),
     ) else 0);
+}
+
+/// Counts a change towards the save points (`save 60 10000`) without building its effect.
+/// Verbatim replication is the module API's one way to do that; with no AOF, replica or
+/// backlog the server propagates nothing of it.
+fn count_change(key: &Key) {
+    metrics::record_change(false);
+    call!(RedisModule_ReplicateVerbatim(key.ctx()) else 0);
 }
 
 /// Key expiry times are signed milliseconds.

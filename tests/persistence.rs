@@ -219,3 +219,36 @@ fn memory_usage_counts_the_state() {
         .unwrap();
     assert!(usage > 0 && usage < 200, "MEMORY USAGE {usage}");
 }
+
+#[test]
+fn an_aof_switched_on_at_run_time_receives_later_changes() {
+    let dir = scratch_dir("aof-late");
+    let server = Server::start_with(Options::default(), &dir);
+    let mut con = server.conn();
+    hit(&mut con, b"before", 5, "1h");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("yes")
+        .query(&mut con)
+        .unwrap();
+    assert!(wait_until(20, || {
+        info_field(&mut con, "persistence", "aof_rewrite_in_progress") == "0"
+            && info_field(&mut con, "persistence", "aof_rewrite_scheduled") == "0"
+            && info_field(&mut con, "persistence", "aof_enabled") == "1"
+    }));
+    make_traffic(&mut con);
+    let before = snapshot(&mut con);
+    let first = dump(&mut con, b"before");
+    drop(con);
+    let _ = server.kill();
+    let server = Server::start_with(
+        Options::default()
+            .config("appendonly", "yes")
+            .config("appendfsync", "always"),
+        &dir,
+    );
+    let mut con = server.conn();
+    assert_eq!(snapshot(&mut con), before);
+    assert_eq!(dump(&mut con, b"before"), first);
+}

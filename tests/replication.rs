@@ -30,24 +30,18 @@ fn info_field(con: &mut Connection, section: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A primary, and a replica of it whose clock is shifted by `shift_seconds`.
-fn primary_and_replica(shift_seconds: i64) -> (Server, Server) {
-    let primary = Server::start_with(
+fn primary() -> Server {
+    Server::start_with(
         Options::default()
             .config("repl-diskless-sync-delay", "0")
             .config("repl-ping-replica-period", "60")
             .module_args(&["cell-compat", "yes"]),
         &scratch_dir("primary"),
-    );
-    let mut replica_options = Options::default();
-    if shift_seconds != 0 {
-        let library = clockshift_library();
-        replica_options.env = vec![
-            ("LD_PRELOAD".into(), library.display().to_string()),
-            ("CLOCKSHIFT_SECONDS".into(), shift_seconds.to_string()),
-        ];
-    }
-    let replica = Server::start_with(replica_options, &scratch_dir("replica"));
+    )
+}
+
+/// Makes `replica` a replica of `primary` and waits until it is in sync.
+fn attach(replica: &Server, primary: &Server) {
     let mut con = replica.conn();
     let _: () = redis::cmd("REPLICAOF")
         .arg("127.0.0.1")
@@ -63,6 +57,21 @@ fn primary_and_replica(shift_seconds: i64) -> (Server, Server) {
         "the replica did not sync: {}",
         replica.log()
     );
+}
+
+/// A primary, and a replica of it whose clock is shifted by `shift_seconds`.
+fn primary_and_replica(shift_seconds: i64) -> (Server, Server) {
+    let primary = primary();
+    let mut replica_options = Options::default();
+    if shift_seconds != 0 {
+        let library = clockshift_library();
+        replica_options.env = vec![
+            ("LD_PRELOAD".into(), library.display().to_string()),
+            ("CLOCKSHIFT_SECONDS".into(), shift_seconds.to_string()),
+        ];
+    }
+    let replica = Server::start_with(replica_options, &scratch_dir("replica"));
+    attach(&replica, &primary);
     (primary, replica)
 }
 
@@ -183,4 +192,68 @@ fn a_replica_refuses_rl_hit_as_a_write() {
         .query::<Vec<i64>>(&mut r)
         .expect_err("replicas are read-only");
     assert!(error_text(&error).starts_with("READONLY"), "{error:?}");
+}
+
+fn assert_same_data(p: &mut Connection, r: &mut Connection) {
+    for key in KEYS {
+        let key = key.as_bytes();
+        assert_eq!(
+            dump(r, key),
+            dump(p, key),
+            "{}",
+            String::from_utf8_lossy(key)
+        );
+    }
+    assert_eq!(digest(r), digest(p));
+}
+
+#[test]
+fn a_replica_attached_later_gets_earlier_and_later_changes() {
+    // The primary runs alone first: with nothing listening it skips building effects. The
+    // full sync that attaching starts must carry everything from then on.
+    let primary = primary();
+    let mut p = primary.conn();
+    traffic(&mut p);
+    assert_eq!(info_field(&mut p, "rl", "rl_effects_sent"), "0");
+    assert_ne!(info_field(&mut p, "rl", "rl_effects_unheard"), "0");
+    let replica = Server::start();
+    attach(&replica, &primary);
+    traffic(&mut p);
+    settle(&mut p);
+    assert_ne!(info_field(&mut p, "rl", "rl_effects_sent"), "0");
+    assert_same_data(&mut p, &mut replica.conn());
+}
+
+#[test]
+fn a_replica_that_reconnects_catches_up_from_the_backlog() {
+    let (primary, replica) = primary_and_replica(0);
+    let (mut p, mut r) = (primary.conn(), replica.conn());
+    traffic(&mut p);
+    settle(&mut p);
+    // The replica goes away; the changes meanwhile wait in the primary's backlog.
+    let partial_before: i64 = info_field(&mut p, "stats", "sync_partial_ok")
+        .parse()
+        .unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut p)
+        .unwrap();
+    traffic(&mut p);
+    assert!(wait_until(30, || info_field(
+        &mut r,
+        "replication",
+        "master_link_status"
+    ) == "up"));
+    settle(&mut p);
+    let partial_after: i64 = info_field(&mut p, "stats", "sync_partial_ok")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        partial_after,
+        partial_before + 1,
+        "the replica resumed from the backlog"
+    );
+    assert_same_data(&mut p, &mut r);
 }

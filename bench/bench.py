@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of the module against the ways rate limiting is done today.
+
+One redis-server, pinned to one core, the client (redis-benchmark) to another. Every
+approach runs in the same server process, so every figure has a ratio to `SET ... PX` from
+the same run. Writes BENCHMARKS.md.
+
+    bench/bench.py            the full run (under 10 minutes on 2 cores)
+    bench/bench.py --quick    a smoke run (under 1 minute): fewer requests, no 10M-key scale
+
+Figures per approach:
+  - server time per call: INFO commandstats usec_per_call, over every run of the approach;
+  - throughput with 50 clients at pipeline 1 and 32 (redis-benchmark), and latency p50/p99
+    at pipeline 1;
+  - memory per limited key: used_memory growth divided by the keys created, expiry included.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULE = os.path.join(ROOT, "target", "release", "librl.so")
+LUA = os.path.join(ROOT, "bench", "lua")
+PORT = 7399
+SERVER_CPU, CLIENT_CPU = "0", "1"
+
+
+def log(message):
+    print(message, flush=True)
+
+
+class Redis:
+    """A minimal RESP client for the benchmark's own bookkeeping."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=600)
+        self.file = self.sock.makefile("rb")
+
+    def call(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+        return self._read()
+
+    def _read(self):
+        line = self.file.readline()
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.file.read(n + 2)[:-2]
+            return data.decode(errors="replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read() for _ in range(n)]
+        raise RuntimeError("unexpected reply %r" % line)
+
+    def info(self, section):
+        fields = {}
+        for line in self.call("INFO", section).splitlines():
+            if ":" in line and not line.startswith("#"):
+                name, value = line.split(":", 1)
+                fields[name] = value
+        return fields
+
+
+def pinned(cpu, argv):
+    if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1:
+        return ["taskset", "-c", cpu] + argv
+    return argv
+
+
+class Server:
+    def __init__(self, workdir):
+        os.makedirs(workdir, exist_ok=True)
+        argv = pinned(SERVER_CPU, [
+            "redis-server", "--port", str(PORT), "--bind", "127.0.0.1", "--dir", workdir,
+            "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
+            "--logfile", "server.log", "--loadmodule", MODULE, "cell-compat", "yes",
+        ])
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while True:
+            try:
+                self.redis = Redis(PORT)
+                self.redis.call("PING")
+                break
+            except (OSError, RuntimeError):
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise SystemExit("redis-server did not start; see %s/server.log" % workdir)
+                time.sleep(0.05)
+        self.version = self.redis.info("server").get("redis_version", "?")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def load_scripts(redis):
+    shas = {}
+    for name in ("gcra", "sliding_counter", "sliding_log"):
+        with open(os.path.join(LUA, name + ".lua")) as f:
+            shas[name] = redis.call("SCRIPT", "LOAD", f.read())
+    return shas
+
+
+def approaches(shas, limit, window_s):
+    """(name, command for redis-benchmark, commandstats entries, keys written per call)."""
+    k = "rl:__rand_int__"
+    w = str(window_s)
+    w_ms = str(window_s * 1000)
+    lim = str(limit)
+    mhit8 = ["RL.MHIT", "8"] + ["{%s}:%d" % (k, i) for i in range(8)]
+    for _ in range(8):
+        mhit8 += ["LIMIT", lim, w]
+    return [
+        ("INCR", ["INCR", k], ["incr"], 1),
+        ("SET ... PX", ["SET", k, "1", "PX", w_ms], ["set"], 1),
+        ("RL.HIT SLIDING", ["RL.HIT", k, lim, w], ["rl.hit"], 1),
+        ("RL.PEEK (existing keys)", ["RL.PEEK", k, lim, w], ["rl.peek"], 0),
+        ("RL.HIT FIXED", ["RL.HIT", k, lim, w, "ALGO", "FIXED"], ["rl.hit"], 1),
+        ("RL.HIT TOKEN", ["RL.HIT", k, lim, w, "ALGO", "TOKEN"], ["rl.hit"], 1),
+        ("RL.HIT LEAKY", ["RL.HIT", k, lim, w, "ALGO", "LEAKY"], ["rl.hit"], 1),
+        ("RL.HIT GCRA", ["RL.HIT", k, lim, w, "ALGO", "GCRA"], ["rl.hit"], 1),
+        ("RL.MHIT, 2 limits", ["RL.MHIT", "2", "{%s}:s" % k, "{%s}:h" % k,
+                               "LIMIT", lim, w, "LIMIT", lim, "1h"], ["rl.mhit"], 2),
+        ("RL.MHIT, 8 limits", mhit8, ["rl.mhit"], 8),
+        ("CL.THROTTLE", ["CL.THROTTLE", k, str(max(limit - 1, 0)), lim, w], ["cl.throttle"], 1),
+        ("Lua GCRA (EVALSHA)", ["EVALSHA", shas["gcra"], "1", k, lim, w_ms], ["evalsha"], 1),
+        ("Lua sliding counter (EVALSHA)",
+         ["EVALSHA", shas["sliding_counter"], "1", k, lim, w_ms], ["evalsha"], 1),
+        ("Lua sliding log, sorted set (EVALSHA)",
+         ["EVALSHA", shas["sliding_log"], "1", k, lim, w_ms], ["evalsha"], 1),
+        ("EXPIRE (half of INCR+EXPIRE)", ["EXPIRE", k, w], ["expire"], 0),
+    ]
+
+
+def benchmark(command, keyspace, requests, pipeline):
+    argv = pinned(CLIENT_CPU, [
+        "redis-benchmark", "-p", str(PORT), "-c", "50", "-n", str(requests),
+        "-P", str(pipeline), "-r", str(keyspace), "--csv",
+    ] + command)
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    row = [c.strip('"') for c in out.strip().splitlines()[-1].split(",")]
+    # test, rps, avg, min, p50, p95, p99, max (latencies in ms)
+    return {"rps": float(row[1]), "p50": float(row[4]), "p99": float(row[6])}
+
+
+def usec_per_call(redis, commands):
+    stats = redis.info("commandstats")
+    calls = usec = 0
+    for name in commands:
+        entry = stats.get("cmdstat_" + name)
+        if entry:
+            fields = dict(kv.split("=") for kv in entry.split(","))
+            calls += int(fields["calls"])
+            usec += float(fields["usec"])
+    return usec / calls if calls else float("nan")
+
+
+def run_config(server, shas, label, keyspace, limit, n1, n32, filler=0):
+    log("== %s: keyspace %d, limit %d%s" % (label, keyspace, limit,
+                                            ", %d filler keys" % filler if filler else ""))
+    redis = server.redis
+    results = []
+    for name, command, stats, _ in approaches(shas, limit, 60):
+        # RL.PEEK and EXPIRE read the keys the previous approach left; the others start over.
+        if not name.startswith(("RL.PEEK", "EXPIRE")):
+            redis.call("FLUSHALL")
+            if filler:
+                redis.call("DEBUG", "POPULATE", filler, "filler")
+        redis.call("CONFIG", "RESETSTAT")
+        p1 = benchmark(command, keyspace, n1, 1)
+        p32 = benchmark(command, keyspace, n32, 32)
+        usec = usec_per_call(redis, stats)
+        results.append((name, usec, p1, p32))
+        log("   %-40s %6.2f us/call  %9.0f/s P1  %9.0f/s P32  p50 %.3f ms  p99 %.3f ms"
+            % (name, usec, p1["rps"], p32["rps"], p1["p50"], p1["p99"]))
+    return results
+
+
+def memory_per_key(server, shas, keyspace, limit):
+    log("== memory per limited key: %d random keys, limit %d" % (keyspace, limit))
+    redis = server.redis
+    rows = []
+    for name, command, _, keys_per_call in approaches(shas, limit, 60):
+        if keys_per_call == 0:
+            continue
+        redis.call("FLUSHALL")
+        time.sleep(0.2)
+        before = int(redis.info("memory")["used_memory"])
+        benchmark(command, keyspace, keyspace * 3, 32)
+        keys = redis.call("DBSIZE")
+        after = int(redis.info("memory")["used_memory"])
+        per_key = (after - before) / max(keys, 1)
+        rows.append((name, keys, per_key))
+        log("   %-40s %8d keys  %6.1f bytes/key" % (name, keys, per_key))
+    return rows
+
+
+def ratio(value, base):
+    return value / base if base else float("nan")
+
+
+def table(results):
+    by_name = {r[0]: r for r in results}
+    set_usec, set_p1, set_p32 = by_name["SET ... PX"][1:]
+    incr = by_name["INCR"]
+    expire = by_name["EXPIRE (half of INCR+EXPIRE)"]
+    lines = [
+        "| approach | server µs/call | x SET PX | ops/s P=1 | ops/s P=32 | x SET PX | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = [r for r in results if not r[0].startswith("EXPIRE")]
+    for name, usec, p1, p32 in rows:
+        lines.append("| %s | %.2f | %.2f | %.0f | %.0f | %.2f | %.3f | %.3f |" % (
+            name, usec, ratio(usec, set_usec), p1["rps"], p32["rps"],
+            ratio(p32["rps"], set_p32["rps"]), p1["p50"], p1["p99"]))
+    # The INCR+EXPIRE pipeline is two commands per decision: its server time is the sum of
+    # both, its throughput the two commands' rates combined.
+    usec = incr[1] + expire[1]
+    combined = lambda a, b: 1 / (1 / a + 1 / b)
+    lines.append("| INCR+EXPIRE pipeline (2 commands, derived) | %.2f | %.2f | %.0f | %.0f | %.2f | | |" % (
+        usec, ratio(usec, set_usec), combined(incr[2]["rps"], expire[2]["rps"]),
+        combined(incr[3]["rps"], expire[3]["rps"]),
+        ratio(combined(incr[3]["rps"], expire[3]["rps"]), set_p32["rps"])))
+    return "\n".join(lines)
+
+
+def memory_table(rows):
+    base = dict((n, b) for n, _, b in rows)["SET ... PX"]
+    lines = ["| approach | keys | bytes/key | x SET PX |", "|---|---:|---:|---:|"]
+    for name, keys, per_key in rows:
+        lines.append("| %s | %d | %.0f | %.2f |" % (name, keys, per_key, ratio(per_key, base)))
+    return "\n".join(lines)
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d cores, %s" % (cpu, os.cpu_count() or 0, platform.platform())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smoke run, under a minute")
+    parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = parser.parse_args()
+    if not os.path.exists(MODULE):
+        raise SystemExit("build the module first: make build")
+    started = time.time()
+    workdir = os.path.join(ROOT, "build", "bench")
+    server = Server(workdir)
+    try:
+        shas = load_scripts(server.redis)
+        if args.quick:
+            configs = [("1,000,000-key keyspace", 1_000_000, 100, 20_000, 200_000, 0)]
+            memory_keys = 100_000
+        else:
+            configs = [
+                ("1,000,000-key keyspace", 1_000_000, 100, 100_000, 1_000_000, 0),
+                ("10,000 live keys, limit 10", 10_000, 10, 100_000, 1_000_000, 0),
+                ("10,000 live keys, limit 1,000,000", 10_000, 1_000_000, 100_000, 1_000_000, 0),
+                ("10,000,000 live keys, limit 1,000,000", 10_000_000, 1_000_000, 100_000,
+                 1_000_000, 10_000_000),
+            ]
+            memory_keys = 1_000_000
+        sections = []
+        for label, keyspace, limit, n1, n32, filler in configs:
+            results = run_config(server, shas, label, keyspace, limit, n1, n32, filler)
+            sections.append((label, table(results)))
+        memory = memory_table(memory_per_key(server, shas, memory_keys, 100))
+        version = server.version
+    finally:
+        server.stop()
+    elapsed = time.time() - started
+    command = "bench/bench.py" + (" --quick" if args.quick else "")
+    doc = [
+        "# Benchmarks",
+        "",
+        "Run on %s with `%s` (`make bench%s`), %.0f s." % (
+            datetime.date.today().isoformat(), command, " QUICK=1" if args.quick else "", elapsed),
+        "",
+        "- server: Redis %s, one process pinned to core %s; client: redis-benchmark, 50 "
+        "connections, pinned to core %s" % (version, SERVER_CPU, CLIENT_CPU),
+        "- machine: %s" % machine(),
+        "- keys are `rl:<random 12-digit number>` over the keyspace; window 60 s; every "
+        "approach starts from an empty database (but RL.PEEK and EXPIRE, which read the keys "
+        "the approach before them left)",
+        "- server µs/call: INFO commandstats usec_per_call; the ratios are to `SET key 1 PX "
+        "60000` in the same run",
+        "",
+    ]
+    for label, text in sections:
+        doc += ["## " + label, "", text, ""]
+    doc += [
+        "## Memory per limited key",
+        "",
+        "used_memory growth over the keys created by %d random requests at limit 100, "
+        "divided by the keys (expiry included; INCR sets none)." % (memory_keys * 3),
+        "",
+        memory,
+        "",
+    ]
+    with open(args.out, "w") as f:
+        f.write("\n".join(doc))
+    log("wrote %s in %.0f s" % (args.out, elapsed))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
