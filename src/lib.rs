@@ -11,6 +11,7 @@ mod commands;
 mod config;
 mod limiter;
 mod metrics;
+mod packed;
 mod propagation;
 mod store;
 

@@ -1,7 +1,7 @@
 //! Limiter state as a Redis data type: how it is kept in a key, expired, persisted (RDB, AOF
 //! rewrite), copied, digested and replicated.
 //!
-//! A key's value is a boxed `State`. Its TTL is the instant the state stops carrying
+//! A key's value is a `State`, packed (see `packed`). Its TTL is the instant the state stops carrying
 //! information, so every key disappears once it is back to full capacity. Every change is
 //! propagated to replicas and the AOF as its effect, `RL.SETSTATE key <state bytes>`, with
 //! absolute times inside, never as the command that caused it: a replica or an AOF replay
@@ -16,8 +16,8 @@ use redis_module::native_types::RedisType;
 use redis_module::raw;
 
 use crate::api::{call, Key, RString};
-use crate::codec;
 use crate::limiter::State;
+use crate::{codec, packed};
 use crate::{metrics, propagation};
 
 /// The data type's name as `TYPE` shows it (Redis wants exactly 9 characters).
@@ -68,42 +68,45 @@ fn module_type() -> *mut raw::RedisModuleType {
 /// The key holds a value of another type.
 pub struct WrongType;
 
-/// The value of an open key: the state inside it, or nothing for an empty key. Valid while
-/// the key is open and unchanged.
-pub struct Stored(*mut State);
+/// The value of an open key: the packed state inside it, or nothing for an empty key. Valid
+/// while the key is open and unchanged.
+pub struct Stored {
+    value: *mut c_void,
+    state: Option<State>,
+}
 
 impl Stored {
     pub fn get(&self) -> Option<&State> {
-        unsafe { self.0.as_ref() }
-    }
-
-    fn exists(&self) -> bool {
-        !self.0.is_null()
+        self.state.as_ref()
     }
 }
 
 /// The state stored at an open key.
 pub fn read(key: &Key) -> Result<Stored, WrongType> {
     let value = key.module_value(module_type()).map_err(|()| WrongType)?;
-    // Values of our type are only ever created from a `Box<State>` (see `write`).
-    Ok(Stored(value.cast::<State>()))
+    // Values of our type are only ever made by `packed::pack` (see `write`).
+    let state = (!value.is_null()).then(|| unsafe { packed::unpack(value) });
+    Ok(Stored { value, state })
 }
 
 /// Stores `state` at the key in place of `stored` (what `read` returned), sets its TTL, and
 /// propagates the change. A state that carries no information deletes the key instead.
 pub fn write(key: &Key, stored: Stored, state: State) {
     let Some(expires_at) = state.expires_at() else {
-        delete(key, stored.exists());
+        delete(key, stored.state.is_some());
         return;
     };
-    match unsafe { stored.0.as_mut() } {
-        Some(slot) => *slot = state,
-        None => {
-            let boxed = Box::into_raw(Box::new(state)).cast::<c_void>();
-            if !key.set_module_value(module_type(), boxed) {
-                drop(unsafe { Box::from_raw(boxed.cast::<State>()) });
-                return;
-            }
+    if stored.value.is_null() {
+        let value = packed::pack(&state);
+        if !key.set_module_value(module_type(), value) {
+            unsafe { packed::free(value) };
+            return;
+        }
+    } else if let Some(value) = unsafe { packed::repack(stored.value, &state) } {
+        // The state outgrew its compact form, or shrank back into it.
+        match key.replace_module_value(module_type(), value) {
+            Some(old) => unsafe { packed::free(old) },
+            None => unsafe { packed::free(value) },
         }
     }
     key.set_expire_at(expire_millis(expires_at.ceil_millis()));
@@ -163,7 +166,7 @@ fn expire_millis(ms: u64) -> i64 {
 pub fn apply(key: &Key, stored: Stored, state: State, now_ms: u64, replayed: bool) {
     match state.expires_at() {
         Some(at) if replayed || at.ceil_millis() > now_ms => write(key, stored, state),
-        _ => delete(key, stored.exists()),
+        _ => delete(key, stored.state.is_some()),
     }
 }
 
@@ -172,14 +175,15 @@ fn guarded<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
 }
 
-unsafe fn state_ref<'a>(value: *mut c_void) -> Option<&'a State> {
-    unsafe { value.cast::<State>().as_ref() }
+/// The state of a value the server hands to a data type callback.
+unsafe fn state_of(value: *const c_void) -> Option<State> {
+    (!value.is_null()).then(|| unsafe { packed::unpack(value) })
 }
 
 unsafe extern "C" fn rdb_save(io: *mut raw::RedisModuleIO, value: *mut c_void) {
     guarded((), || {
-        if let Some(state) = unsafe { state_ref(value) } {
-            let bytes = codec::encode(state);
+        if let Some(state) = unsafe { state_of(value) } {
+            let bytes = codec::encode(&state);
             let bytes = bytes.as_bytes();
             call!(RedisModule_SaveStringBuffer(io, bytes.as_ptr().cast::<c_char>(), bytes.len()) else ());
         }
@@ -199,7 +203,7 @@ unsafe extern "C" fn rdb_load(io: *mut raw::RedisModuleIO, encver: c_int) -> *mu
         let decoded = codec::decode(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) });
         call!(RedisModule_Free(ptr.cast::<c_void>()) else ());
         match decoded {
-            Ok(state) => Box::into_raw(Box::new(state)).cast::<c_void>(),
+            Ok(state) => packed::pack(&state),
             Err(_) => std::ptr::null_mut(),
         }
     })
@@ -207,8 +211,8 @@ unsafe extern "C" fn rdb_load(io: *mut raw::RedisModuleIO, encver: c_int) -> *mu
 
 unsafe extern "C" fn aof_rewrite(io: *mut raw::RedisModuleIO, key: RString, value: *mut c_void) {
     guarded((), || {
-        if let Some(state) = unsafe { state_ref(value) } {
-            let bytes = codec::encode(state);
+        if let Some(state) = unsafe { state_of(value) } {
+            let bytes = codec::encode(&state);
             let bytes = bytes.as_bytes();
             // The server appends the key's PEXPIREAT after this command.
             call!(RedisModule_EmitAOF(
@@ -223,14 +227,14 @@ unsafe extern "C" fn aof_rewrite(io: *mut raw::RedisModuleIO, key: RString, valu
     })
 }
 
-unsafe extern "C" fn mem_usage(_value: *const c_void) -> usize {
-    std::mem::size_of::<State>()
+unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
+    packed::size(value)
 }
 
 unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
     guarded((), || {
-        if let Some(state) = unsafe { state_ref(value) } {
-            let bytes = codec::encode(state);
+        if let Some(state) = unsafe { state_of(value) } {
+            let bytes = codec::encode(&state);
             let bytes = bytes.as_bytes();
             call!(RedisModule_DigestAddStringBuffer(md, bytes.as_ptr().cast::<c_char>(), bytes.len()) else ());
             call!(RedisModule_DigestEndSequence(md) else ());
@@ -240,15 +244,13 @@ unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void)
 
 unsafe extern "C" fn free(value: *mut c_void) {
     if !value.is_null() {
-        drop(unsafe { Box::from_raw(value.cast::<State>()) });
+        unsafe { packed::free(value) };
     }
 }
 
 unsafe extern "C" fn copy(_from: RString, _to: RString, value: *const c_void) -> *mut c_void {
-    guarded(std::ptr::null_mut(), || {
-        match unsafe { value.cast::<State>().as_ref() } {
-            Some(state) => Box::into_raw(Box::new(*state)).cast::<c_void>(),
-            None => std::ptr::null_mut(),
-        }
+    guarded(std::ptr::null_mut(), || match unsafe { state_of(value) } {
+        Some(state) => packed::pack(&state),
+        None => std::ptr::null_mut(),
     })
 }
