@@ -4,6 +4,7 @@
 //! with overflow checks; durations are such a number with an optional unit. Option names are
 //! case-insensitive. Every error names the argument and says what is expected.
 
+use crate::bounded::Bounded;
 use crate::limiter::{Algorithm, Micros, Params, MAX_LIMIT, MAX_WINDOW, MIN_WINDOW};
 
 /// The most limits one RL.MHIT call may check.
@@ -172,14 +173,17 @@ pub fn numkeys(text: &[u8], following: usize) -> Result<usize, ArgError> {
         .ok_or(ArgError::NumKeys)
 }
 
+/// The limits of one RL.MHIT call, one per key.
+pub type Limits = Bounded<Params, MAX_KEYS>;
+
 /// RL.MHIT's arguments after the keys: one `LIMIT limit window [ALGO a] [BURST n]` clause per
 /// key, in the keys' order, and `[COST n]` for the request.
 pub fn mhit_params<'a>(
     keys: usize,
     tokens: impl IntoIterator<Item = &'a [u8]>,
     default: Algorithm,
-) -> Result<Vec<Params>, ArgError> {
-    let mut clauses: Vec<(u64, Micros, Options)> = Vec::with_capacity(keys);
+) -> Result<Limits, ArgError> {
+    let mut clauses: Bounded<(u64, Micros, Options), MAX_KEYS> = Bounded::new();
     let mut cost = None;
     let mut tokens = tokens.into_iter();
     while let Some(name) = tokens.next() {
@@ -188,7 +192,11 @@ pub fn mhit_params<'a>(
             let window = tokens.next().ok_or(ArgError::MissingValue("LIMIT"))?;
             let limit = count(limit).ok_or(ArgError::Limit)?;
             let window = duration(window).ok_or(ArgError::Window)?;
-            clauses.push((limit, window, Options::default()));
+            let clause = (limit, window, Options::default());
+            clauses.push(clause).map_err(|_| ArgError::ClauseCount {
+                keys,
+                clauses: MAX_KEYS + 1,
+            })?;
             continue;
         }
         let value = tokens.next();
@@ -201,7 +209,10 @@ pub fn mhit_params<'a>(
             } else {
                 "BURST"
             };
-            let (_, _, options) = clauses.last_mut().ok_or(ArgError::OutsideClause(option))?;
+            let (_, _, options) = clauses
+                .as_mut_slice()
+                .last_mut()
+                .ok_or(ArgError::OutsideClause(option))?;
             options.take(name, value)?;
         } else {
             return Err(unknown(name, "LIMIT, COST, ALGO or BURST"));
@@ -214,10 +225,13 @@ pub fn mhit_params<'a>(
         });
     }
     let cost = cost.unwrap_or(1);
-    clauses
-        .into_iter()
-        .map(|(limit, window, options)| options.params(limit, window, cost, default))
-        .collect()
+    let mut limits = Limits::new();
+    for (limit, window, options) in clauses.as_mut_slice() {
+        let params = std::mem::take(options).params(*limit, *window, cost, default)?;
+        // As many clauses as keys, and no more keys than MAX_KEYS.
+        let _ = limits.push(params);
+    }
+    Ok(limits)
 }
 
 /// CL.THROTTLE's `max_burst count period [quantity]`, as redis-cell reads them: a GCRA of

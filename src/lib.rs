@@ -6,6 +6,7 @@
 
 mod api;
 mod args;
+mod bounded;
 mod codec;
 mod commands;
 mod config;

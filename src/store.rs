@@ -91,7 +91,7 @@ pub fn read(key: &Key) -> Result<Stored, WrongType> {
 
 /// Stores `state` at the key in place of `stored` (what `read` returned), sets its TTL, and
 /// propagates the change. A state that carries no information deletes the key instead.
-pub fn write(key: &Key, stored: Stored, state: State) {
+pub fn write(key: &Key, stored: &Stored, state: State) {
     let Some(expires_at) = state.expires_at() else {
         delete(key, stored.state.is_some());
         return;
@@ -163,7 +163,7 @@ fn expire_millis(ms: u64) -> i64 {
 /// Applies a state received as an effect (`RL.SETSTATE`). On a primary serving a client, a
 /// state that already lapsed is not stored; replayed effects (from our primary, or the AOF)
 /// are applied as they are, so the data set matches its source.
-pub fn apply(key: &Key, stored: Stored, state: State, now_ms: u64, replayed: bool) {
+pub fn apply(key: &Key, stored: &Stored, state: State, now_ms: u64, replayed: bool) {
     match state.expires_at() {
         Some(at) if replayed || at.ceil_millis() > now_ms => write(key, stored, state),
         _ => delete(key, stored.state.is_some()),

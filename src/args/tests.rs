@@ -12,7 +12,7 @@ fn hit(limit: &str, window: &str, options: &[&str]) -> Result<Params, ArgError> 
 }
 
 fn mhit(keys: usize, tokens: &str) -> Result<Vec<Params>, ArgError> {
-    mhit_params(keys, tokens.split(' ').map(str::as_bytes), SLIDING)
+    mhit_params(keys, tokens.split(' ').map(str::as_bytes), SLIDING).map(|l| l.as_slice().to_vec())
 }
 
 #[test]

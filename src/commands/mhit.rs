@@ -9,8 +9,9 @@
 use redis_module::raw;
 
 use crate::api::{self, Ctx, Key, RString};
-use crate::args::{self, ArgError};
-use crate::limiter::{self, multi, Params};
+use crate::args::{self, ArgError, Limits, MAX_KEYS};
+use crate::bounded::Bounded;
+use crate::limiter::{self, multi, Decision, Params};
 use crate::store::{self, Stored, WrongType};
 use crate::{config, metrics};
 
@@ -29,44 +30,47 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
         Ok(limits) => limits,
         Err(e) => return api::reply_error(ctx, &e.message()),
     };
-    let mut keys: Vec<(Key, Stored)> = Vec::with_capacity(limits.len());
+    let mut keys: Bounded<(Key, Stored), MAX_KEYS> = Bounded::new();
     for &name in &rest[..limits.len()] {
         let key = Key::open(ctx, name, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE);
         match store::read(&key) {
-            Ok(stored) => keys.push((key, stored)),
+            // No more keys than limits, and no more limits than MAX_KEYS.
+            Ok(stored) => {
+                let _ = keys.push((key, stored));
+            }
             Err(WrongType) => return api::reply_wrong_type(ctx),
         }
     }
+    let keys = keys.as_slice();
+    let limits = limits.as_slice();
 
     let now = api::now();
-    let outcomes: Vec<limiter::Outcome> = keys
-        .iter()
-        .zip(&limits)
-        .map(|((_, stored), params)| limiter::hit(stored.get(), params, now))
-        .collect();
+    let mut outcomes: Bounded<limiter::Outcome, MAX_KEYS> = Bounded::new();
+    for ((_, stored), params) in keys.iter().zip(limits) {
+        let _ = outcomes.push(limiter::hit(stored.get(), params, now));
+    }
+    let outcomes = outcomes.as_slice();
     let admitted = outcomes.iter().all(|o| o.decision.allowed);
-    let mut decisions = Vec::with_capacity(outcomes.len());
-    for (((key, stored), outcome), params) in keys.into_iter().zip(&outcomes).zip(&limits) {
+    let mut decisions: Bounded<Decision, MAX_KEYS> = Bounded::new();
+    for (((key, stored), outcome), params) in keys.iter().zip(outcomes).zip(limits) {
         // All or nothing: a denied request leaves only reshaped (migrated) states behind, and
         // each limit reports where it stands without this request.
         let (write, decision) = if admitted {
             (outcome.write(), outcome.decision)
         } else if outcome.decision.allowed {
             let standing = Params { cost: 0, ..*params };
-            (
-                outcome.migrated,
-                limiter::hit(stored.get(), &standing, now).decision,
-            )
+            let standing = limiter::hit(stored.get(), &standing, now).decision;
+            (outcome.migrated, standing)
         } else {
             (outcome.migrated, outcome.decision)
         };
         if let Some(state) = write {
-            store::write(&key, stored, state);
+            store::write(key, stored, state);
         }
-        decisions.push(decision);
+        let _ = decisions.push(decision);
     }
 
-    let Some((overall, deciding)) = multi::combine(&decisions) else {
+    let Some((overall, deciding)) = multi::combine(decisions.as_slice()) else {
         return api::reply_error(ctx, "ERR RL.MHIT needs at least one key");
     };
     metrics::record(overall.allowed);
@@ -90,7 +94,7 @@ fn declare_keys(ctx: Ctx, argv: &[RString]) {
 }
 
 /// The limits, one per key; the keys are the first `limits.len()` of `rest`.
-fn parse(numkeys: RString, rest: &[RString]) -> Result<Vec<Params>, ArgError> {
+fn parse(numkeys: RString, rest: &[RString]) -> Result<Limits, ArgError> {
     let count = args::numkeys(api::bytes(numkeys), rest.len())?;
     let (keys, tokens) = rest.split_at(count);
     for (i, &a) in keys.iter().enumerate() {

@@ -41,7 +41,7 @@ fn hit_key(ctx: Ctx, key: RString, params: &Params) -> Result<Decision, WrongTyp
     let stored = store::read(&key)?;
     let outcome = limiter::hit(stored.get(), params, api::now());
     if let Some(state) = outcome.write() {
-        store::write(&key, stored, state);
+        store::write(&key, &stored, state);
     }
     Ok(outcome.decision)
 }

@@ -30,6 +30,6 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
         Err(WrongType) => return api::reply_wrong_type(ctx),
     };
     let now_ms = api::now().as_u64() / 1000;
-    store::apply(&key, stored, state, now_ms, api::is_replayed(ctx));
+    store::apply(&key, &stored, state, now_ms, api::is_replayed(ctx));
     api::reply_ok(ctx);
 }
