@@ -43,6 +43,7 @@ pub fn missing_required() -> Option<&'static str> {
         RedisModule_ModuleTypeReplaceValue,
         RedisModule_DeleteKey,
         RedisModule_SetAbsExpire,
+        RedisModule_GetAbsExpire,
         RedisModule_Replicate,
         RedisModule_ReplicateVerbatim,
         RedisModule_ReplyWithArray,
@@ -211,6 +212,12 @@ impl Key {
         let mut old = std::ptr::null_mut();
         let replaced = call!(RedisModule_ModuleTypeReplaceValue(self.ptr, module_type, value, &mut old) else 1);
         (replaced == raw::REDISMODULE_OK as c_int).then_some(old)
+    }
+
+    /// The key's expiry in Unix milliseconds, if it has one.
+    pub fn expire_at(&self) -> Option<i64> {
+        let at = call!(RedisModule_GetAbsExpire(self.ptr) else -1);
+        (at >= 0).then_some(at)
     }
 
     pub fn set_expire_at(&self, at_ms: i64) {

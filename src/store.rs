@@ -109,7 +109,15 @@ pub fn write(key: &Key, stored: &Stored, state: State) {
             None => unsafe { packed::free(value) },
         }
     }
-    key.set_expire_at(expire_millis(expires_at.ceil_millis()));
+    let expire_ms = expire_millis(expires_at.ceil_millis());
+    // Most hits on a sliding or fixed window leave the expiry where it was: reading it back is
+    // cheaper than setting it again. (The key's own TTL is what counts, since a user may have
+    // changed it.)
+    let unchanged = stored.state.and_then(|s| s.expires_at()) == Some(expires_at)
+        && key.expire_at() == Some(expire_ms);
+    if !unchanged {
+        key.set_expire_at(expire_ms);
+    }
     key.signal_modified();
     replicate_state(key, &state);
 }

@@ -191,3 +191,26 @@ fn info_counts_decisions() {
     assert!(info.contains("rl_allowed:2"), "{info}");
     assert!(info.contains("rl_denied:1"), "{info}");
 }
+
+#[test]
+fn a_persisted_key_gets_its_expiry_back_at_the_next_hit() {
+    let server = Server::start();
+    let mut con = server.conn();
+    hit(&mut con, b"p", 10, "1h");
+    let expire_at = pexpiretime(&mut con, b"p");
+    let _: () = redis::cmd("PERSIST").arg("p").query(&mut con).unwrap();
+    assert_eq!(pexpiretime(&mut con, b"p"), -1);
+    hit(&mut con, b"p", 10, "1h");
+    assert_eq!(pexpiretime(&mut con, b"p"), expire_at);
+    let _: () = redis::cmd("PEXPIRE")
+        .arg("p")
+        .arg(5)
+        .query(&mut con)
+        .unwrap();
+    hit(&mut con, b"p", 10, "1h");
+    assert_eq!(
+        pexpiretime(&mut con, b"p"),
+        expire_at,
+        "the state decides when the key expires"
+    );
+}

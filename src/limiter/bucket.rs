@@ -13,7 +13,7 @@
 //! comparisons above, multiplied by `limit`, are exact integer arithmetic for any rate, from
 //! millions per second to one per century.
 
-use super::{Decision, Micros, Params, Retry, MAX_LIMIT};
+use super::{arith, Decision, Micros, Params, Retry, MAX_LIMIT};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bucket {
@@ -30,20 +30,16 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// The TAT multiplied by `limit`.
-    fn scaled_tat(&self) -> u128 {
-        u128::from(self.tat.0) * u128::from(self.limit) + u128::from(self.frac)
-    }
-
-    fn from_scaled(params: &Params, scaled: u128) -> Bucket {
-        let limit = u128::from(params.limit);
-        Bucket {
-            window: params.window,
-            limit: params.limit,
-            burst: params.burst,
-            tat: Micros(u64::try_from(scaled / limit).unwrap_or(u64::MAX)),
-            frac: (scaled % limit) as u64,
-        }
+    /// Units in the bucket at `now`, multiplied by the window (equivalently: microseconds of
+    /// draining multiplied by `limit`). A clock that stepped back cannot make it exceed the
+    /// capacity the state was written with: the bucket stands still at the earliest instant
+    /// it could have been written at.
+    fn level_at(&self, now: Micros) -> u128 {
+        let ahead = match self.tat.0.checked_sub(now.0) {
+            Some(us) => u128::from(us) * u128::from(self.limit) + u128::from(self.frac),
+            None => 0,
+        };
+        ahead.min(u128::from(self.burst) * u128::from(self.window.0))
     }
 
     /// The bucket is empty (full capacity) from the TAT on.
@@ -53,57 +49,72 @@ impl Bucket {
 
     /// Units in the bucket at `now`, rounded up.
     pub fn used(&self, now: Micros) -> u64 {
-        let now = u128::from(now.0) * u128::from(self.limit);
-        let level = self.scaled_tat().saturating_sub(now);
-        let used = level.div_ceil(u128::from(self.window.0));
+        let used = arith::div_ceil(self.level_at(now), self.window.0);
         u64::try_from(used).unwrap_or(MAX_LIMIT).min(MAX_LIMIT)
     }
 
     /// A bucket for `params` holding `used` units at `now`.
     pub fn seeded(params: &Params, used: u64, now: Micros) -> Bucket {
-        let scaled_now = u128::from(now.0) * u128::from(params.limit);
-        Bucket::from_scaled(
-            params,
-            scaled_now + u128::from(used) * u128::from(params.window.0),
-        )
+        let empty = Bucket {
+            window: params.window,
+            limit: params.limit,
+            burst: params.burst,
+            tat: now,
+            frac: 0,
+        };
+        empty.filled(params, u128::from(used) * u128::from(params.window.0))
+    }
+
+    /// This bucket with `amount` more in it (units times the window), its TAT moved on by
+    /// `amount / limit` microseconds.
+    fn filled(&self, params: &Params, amount: u128) -> Bucket {
+        let (whole, frac) = arith::div_rem(u128::from(self.frac) + amount, params.limit);
+        Bucket {
+            window: params.window,
+            limit: params.limit,
+            burst: params.burst,
+            tat: Micros(u64::try_from(u128::from(self.tat.0) + whole).unwrap_or(u64::MAX)),
+            frac,
+        }
     }
 }
 
 /// Decide one request against a bucket of this rate (`None`: a new key). Returns the decision
 /// and, when the request was admitted, the state to store.
 pub fn decide(state: Option<&Bucket>, params: &Params, now: Micros) -> (Decision, Option<Bucket>) {
-    // Everything below is in microseconds multiplied by `limit`.
-    let limit = u128::from(params.limit);
+    // Levels are in units multiplied by the window: exact for any rate.
     let window = u128::from(params.window.0);
     let capacity = u128::from(params.burst) * window;
     let cost = u128::from(params.cost) * window;
-    let tat = state.map_or(u128::from(now.0) * limit, Bucket::scaled_tat);
-    // A clock that stepped back is treated as standing still at the earliest instant the state
-    // could have been written at.
-    let written_after = state.map_or(0, |s| tat.saturating_sub(u128::from(s.burst) * window));
-    let now = (u128::from(now.0) * limit).max(written_after);
-
-    let start = tat.max(now);
-    let after = start + cost;
-    let allowed = after - now <= capacity;
-    let level = if allowed { after } else { start } - now;
+    let level = state.map_or(0, |s| s.level_at(now));
+    let after = level + cost;
+    let allowed = after <= capacity;
+    let kept = if allowed { after } else { level };
 
     let retry_after = if allowed {
         Retry::Now
     } else if params.cost > params.burst {
         Retry::Never
     } else {
-        Retry::After(micros((after - capacity - now).div_ceil(limit)))
+        // Until enough has drained, at `limit` per microsecond in these units.
+        Retry::After(micros(arith::div_ceil(after - capacity, params.limit)))
     };
     let decision = Decision {
         allowed,
         limit: params.burst,
         // A burst lowered below the units in use leaves nothing remaining.
-        remaining: (capacity.saturating_sub(level) / window) as u64,
+        remaining: arith::div(capacity.saturating_sub(kept), params.window.0) as u64,
         retry_after,
-        reset_after: micros(level.div_ceil(limit)),
+        reset_after: micros(arith::div_ceil(kept, params.limit)),
     };
-    let next = (allowed && params.cost > 0).then(|| Bucket::from_scaled(params, after));
+    let next = (allowed && params.cost > 0).then(|| {
+        // The new TAT is max(TAT, now) + cost / rate.
+        let base = match state {
+            Some(s) if level > 0 => *s,
+            _ => Bucket::seeded(params, 0, now),
+        };
+        base.filled(params, cost)
+    });
     (decision, next)
 }
 

@@ -7,6 +7,7 @@
 //! Three engines serve the five algorithms: the sliding window counter, the fixed window
 //! counter, and GCRA, which is also the token bucket and the leaky bucket (see `bucket`).
 
+mod arith;
 pub mod bucket;
 pub mod fixed;
 pub mod multi;

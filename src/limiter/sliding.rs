@@ -18,7 +18,7 @@
 //! one window later, as with an exact sliding log. Anchored at the hit itself, the burst would
 //! weigh fully on the next window and be released only `window / limit` after it.
 
-use super::{Decision, Micros, Params, Retry, MAX_LIMIT};
+use super::{arith, Decision, Micros, Params, Retry, MAX_LIMIT};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sliding {
@@ -86,9 +86,7 @@ impl Sliding {
     pub fn used(&self, now: Micros) -> u64 {
         let seen = self.rolled(now.max(self.start));
         let elapsed = u128::from(now.saturating_sub(seen.start).0);
-        let used = seen
-            .scaled_usage(elapsed)
-            .div_ceil(u128::from(seen.window.0));
+        let used = arith::div_ceil(seen.scaled_usage(elapsed), seen.window.0);
         u64::try_from(used).unwrap_or(MAX_LIMIT).min(MAX_LIMIT)
     }
 
@@ -114,7 +112,7 @@ impl Sliding {
         {
             let slack = match self.previous {
                 0 => window,
-                previous => u128::from(room) * window / u128::from(previous),
+                previous => arith::div(u128::from(room) * window, previous),
             };
             if slack >= window {
                 return 0;
@@ -130,7 +128,7 @@ impl Sliding {
         let room = u128::from(limit - cost);
         let slack = match self.current {
             0 => window,
-            current => room * window / u128::from(current),
+            current => arith::div(room * window, current),
         };
         (window + window.saturating_sub(slack)) as u64
     }
@@ -174,7 +172,7 @@ pub fn decide(
     let decision = Decision {
         allowed,
         limit: params.limit,
-        remaining: (capacity.saturating_sub(used) / window) as u64,
+        remaining: arith::div(capacity.saturating_sub(used), seen.window.0) as u64,
         retry_after,
         reset_after: next
             .expires_at()
