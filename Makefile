@@ -8,7 +8,7 @@ MODULE := target/release/librl.so
 PORT ?= 6379
 RUN_DIR := build/run
 
-.PHONY: build run test unit matrix accuracy lint clean
+.PHONY: build run test unit matrix accuracy bench lint clean
 
 build:
 	scripts/install-deps.sh
@@ -35,6 +35,11 @@ matrix:
 # writes the comparison to ACCURACY.md.
 accuracy:
 	cargo test --release --lib write_accuracy_table -- --ignored --nocapture
+
+# The side-by-side benchmark, written to BENCHMARKS.md (about 8 minutes; QUICK=1 for a
+# smoke run under a minute).
+bench: build
+	python3 bench/bench.py $(if $(QUICK),--quick)
 
 lint:
 	cargo fmt --all -- --check

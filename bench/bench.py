@@ -121,34 +121,41 @@ def load_scripts(redis):
 
 
 def approaches(shas, limit, window_s):
-    """(name, command for redis-benchmark, commandstats entries, keys written per call)."""
-    k = "rl:__rand_int__"
+    """(name, command for redis-benchmark, commandstats entries, keys written per call).
+
+    Each approach has a key prefix of its own (a0:, a1:, ...), so that approaches never meet
+    on a key even when the database is not emptied between them; RL.PEEK reads the keys of
+    RL.HIT SLIDING and EXPIRE those of INCR, the approaches run just before them.
+    """
     w = str(window_s)
     w_ms = str(window_s * 1000)
     lim = str(limit)
-    mhit8 = ["RL.MHIT", "8"] + ["{%s}:%d" % (k, i) for i in range(8)]
-    for _ in range(8):
-        mhit8 += ["LIMIT", lim, w]
-    return [
-        ("INCR", ["INCR", k], ["incr"], 1),
-        ("SET ... PX", ["SET", k, "1", "PX", w_ms], ["set"], 1),
-        ("RL.HIT SLIDING", ["RL.HIT", k, lim, w], ["rl.hit"], 1),
-        ("RL.PEEK (existing keys)", ["RL.PEEK", k, lim, w], ["rl.peek"], 0),
-        ("RL.HIT FIXED", ["RL.HIT", k, lim, w, "ALGO", "FIXED"], ["rl.hit"], 1),
-        ("RL.HIT TOKEN", ["RL.HIT", k, lim, w, "ALGO", "TOKEN"], ["rl.hit"], 1),
-        ("RL.HIT LEAKY", ["RL.HIT", k, lim, w, "ALGO", "LEAKY"], ["rl.hit"], 1),
-        ("RL.HIT GCRA", ["RL.HIT", k, lim, w, "ALGO", "GCRA"], ["rl.hit"], 1),
-        ("RL.MHIT, 2 limits", ["RL.MHIT", "2", "{%s}:s" % k, "{%s}:h" % k,
-                               "LIMIT", lim, w, "LIMIT", lim, "1h"], ["rl.mhit"], 2),
-        ("RL.MHIT, 8 limits", mhit8, ["rl.mhit"], 8),
-        ("CL.THROTTLE", ["CL.THROTTLE", k, str(max(limit - 1, 0)), lim, w], ["cl.throttle"], 1),
-        ("Lua GCRA (EVALSHA)", ["EVALSHA", shas["gcra"], "1", k, lim, w_ms], ["evalsha"], 1),
-        ("Lua sliding counter (EVALSHA)",
-         ["EVALSHA", shas["sliding_counter"], "1", k, lim, w_ms], ["evalsha"], 1),
-        ("Lua sliding log, sorted set (EVALSHA)",
-         ["EVALSHA", shas["sliding_log"], "1", k, lim, w_ms], ["evalsha"], 1),
-        ("EXPIRE (half of INCR+EXPIRE)", ["EXPIRE", k, w], ["expire"], 0),
-    ]
+    rows = []
+
+    def add(name, make, stats, keys_per_call, prefix=None):
+        k = (prefix or "a%d" % len(rows)) + ":__rand_int__"
+        rows.append((name, make(k), stats, keys_per_call))
+
+    add("INCR", lambda k: ["INCR", k], ["incr"], 1)
+    add("EXPIRE (half of INCR+EXPIRE)", lambda k: ["EXPIRE", k, w], ["expire"], 0, prefix="a0")
+    add("SET ... PX", lambda k: ["SET", k, "1", "PX", w_ms], ["set"], 1)
+    sliding = "a%d" % len(rows)
+    add("RL.HIT SLIDING", lambda k: ["RL.HIT", k, lim, w], ["rl.hit"], 1)
+    add("RL.PEEK (existing keys)", lambda k: ["RL.PEEK", k, lim, w], ["rl.peek"], 0, prefix=sliding)
+    for algo in ("FIXED", "TOKEN", "LEAKY", "GCRA"):
+        add("RL.HIT " + algo, lambda k, a=algo: ["RL.HIT", k, lim, w, "ALGO", a], ["rl.hit"], 1)
+    add("RL.MHIT, 2 limits",
+        lambda k: ["RL.MHIT", "2", "{%s}:s" % k, "{%s}:h" % k, "LIMIT", lim, w, "LIMIT", lim, "1h"],
+        ["rl.mhit"], 2)
+    add("RL.MHIT, 8 limits",
+        lambda k: ["RL.MHIT", "8"] + ["{%s}:%d" % (k, i) for i in range(8)] + ["LIMIT", lim, w] * 8,
+        ["rl.mhit"], 8)
+    add("CL.THROTTLE", lambda k: ["CL.THROTTLE", k, str(max(limit - 1, 0)), lim, w], ["cl.throttle"], 1)
+    for name, script in (("Lua GCRA (EVALSHA)", "gcra"),
+                         ("Lua sliding counter (EVALSHA)", "sliding_counter"),
+                         ("Lua sliding log, sorted set (EVALSHA)", "sliding_log")):
+        add(name, lambda k, sha=shas[script]: ["EVALSHA", sha, "1", k, lim, w_ms], ["evalsha"], 1)
+    return rows
 
 
 def benchmark(command, keyspace, requests, pipeline):
@@ -174,24 +181,44 @@ def usec_per_call(redis, commands):
     return usec / calls if calls else float("nan")
 
 
-def run_config(server, shas, label, keyspace, limit, n1, n32, filler=0):
-    log("== %s: keyspace %d, limit %d%s" % (label, keyspace, limit,
-                                            ", %d filler keys" % filler if filler else ""))
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def run_config(server, shas, label, keyspace, limit, n1, n32, filler, rounds):
+    """Every approach, `rounds` times over (interleaved, so that a slow moment of the machine
+    does not fall on one approach only); each figure is the median of the rounds."""
+    log("== %s: keyspace %d, limit %d%s, %d round(s)" % (
+        label, keyspace, limit, ", %d filler keys" % filler if filler else "", rounds))
     redis = server.redis
+    runs = {}
+    for round_ in range(rounds):
+        redis.call("FLUSHALL")
+        if filler:
+            # Populated once per round; the approaches' own prefixes keep them apart.
+            redis.call("DEBUG", "POPULATE", filler, "filler")
+        for name, command, stats, _ in approaches(shas, limit, 60):
+            # Small keyspaces start from an empty database for every approach (but the two that
+            # read the previous approach's keys); the large one keeps its filler keys.
+            if not filler and not name.startswith(("RL.PEEK", "EXPIRE")):
+                redis.call("FLUSHALL")
+            redis.call("CONFIG", "RESETSTAT")
+            p1 = benchmark(command, keyspace, n1, 1)
+            p32 = benchmark(command, keyspace, n32, 32)
+            usec = usec_per_call(redis, stats)
+            runs.setdefault(name, []).append((usec, p1, p32))
+            log("   %d %-40s %6.2f us/call  %9.0f/s P1  %9.0f/s P32  p50 %.3f ms  p99 %.3f ms"
+                % (round_ + 1, name, usec, p1["rps"], p32["rps"], p1["p50"], p1["p99"]))
     results = []
-    for name, command, stats, _ in approaches(shas, limit, 60):
-        # RL.PEEK and EXPIRE read the keys the previous approach left; the others start over.
-        if not name.startswith(("RL.PEEK", "EXPIRE")):
-            redis.call("FLUSHALL")
-            if filler:
-                redis.call("DEBUG", "POPULATE", filler, "filler")
-        redis.call("CONFIG", "RESETSTAT")
-        p1 = benchmark(command, keyspace, n1, 1)
-        p32 = benchmark(command, keyspace, n32, 32)
-        usec = usec_per_call(redis, stats)
-        results.append((name, usec, p1, p32))
-        log("   %-40s %6.2f us/call  %9.0f/s P1  %9.0f/s P32  p50 %.3f ms  p99 %.3f ms"
-            % (name, usec, p1["rps"], p32["rps"], p1["p50"], p1["p99"]))
+    for name, samples in runs.items():
+        pick = lambda f: median([f(s) for s in samples])
+        results.append((
+            name,
+            pick(lambda s: s[0]),
+            {k: pick(lambda s: s[1][k]) for k in ("rps", "p50", "p99")},
+            {k: pick(lambda s: s[2][k]) for k in ("rps", "p50", "p99")},
+        ))
     return results
 
 
@@ -276,22 +303,23 @@ def main():
     server = Server(workdir)
     try:
         shas = load_scripts(server.redis)
+        # (title, keyspace, limit, requests at P=1, at P=32, filler keys, rounds)
         if args.quick:
-            configs = [("1,000,000-key keyspace", 1_000_000, 100, 20_000, 200_000, 0)]
+            configs = [("Random keys over 1,000,000", 1_000_000, 100, 20_000, 200_000, 0, 1)]
             memory_keys = 100_000
         else:
             configs = [
-                ("1,000,000-key keyspace", 1_000_000, 100, 100_000, 1_000_000, 0),
-                ("10,000 live keys, limit 10", 10_000, 10, 100_000, 1_000_000, 0),
-                ("10,000 live keys, limit 1,000,000", 10_000, 1_000_000, 100_000, 1_000_000, 0),
-                ("10,000,000 live keys, limit 1,000,000", 10_000_000, 1_000_000, 100_000,
-                 1_000_000, 10_000_000),
+                ("Random keys over 1,000,000", 1_000_000, 100, 60_000, 600_000, 0, 3),
+                ("10,000 live keys, limit 10", 10_000, 10, 60_000, 600_000, 0, 1),
+                ("10,000 live keys, limit 1,000,000", 10_000, 1_000_000, 60_000, 600_000, 0, 1),
+                ("10,000,000 live keys, limit 1,000,000", 10_000_000, 1_000_000, 60_000,
+                 600_000, 10_000_000, 1),
             ]
             memory_keys = 1_000_000
         sections = []
-        for label, keyspace, limit, n1, n32, filler in configs:
-            results = run_config(server, shas, label, keyspace, limit, n1, n32, filler)
-            sections.append((label, table(results)))
+        for label, keyspace, limit, n1, n32, filler, rounds in configs:
+            results = run_config(server, shas, label, keyspace, limit, n1, n32, filler, rounds)
+            sections.append((label, keyspace, limit, filler, rounds, table(results)))
         memory = memory_table(memory_per_key(server, shas, memory_keys, 100))
         version = server.version
     finally:
@@ -307,15 +335,20 @@ def main():
         "- server: Redis %s, one process pinned to core %s; client: redis-benchmark, 50 "
         "connections, pinned to core %s" % (version, SERVER_CPU, CLIENT_CPU),
         "- machine: %s" % machine(),
-        "- keys are `rl:<random 12-digit number>` over the keyspace; window 60 s; every "
-        "approach starts from an empty database (but RL.PEEK and EXPIRE, which read the keys "
-        "the approach before them left)",
+        "- keys are `aN:<random 12-digit number>` over the keyspace, a prefix per approach; "
+        "window 60 s; with the small keyspaces every approach starts from an empty database "
+        "(but RL.PEEK and EXPIRE, which read the keys RL.HIT SLIDING and INCR left)",
         "- server µs/call: INFO commandstats usec_per_call; the ratios are to `SET key 1 PX "
         "60000` in the same run",
         "",
     ]
-    for label, text in sections:
-        doc += ["## " + label, "", text, ""]
+    for label, keyspace, limit, filler, rounds, text in sections:
+        doc += ["## " + label, "",
+                "Keyspace %d, limit %d per 60 s%s; %s." % (
+                    keyspace, limit,
+                    ", %d other keys in the database (DEBUG POPULATE)" % filler if filler else "",
+                    "median of %d interleaved rounds" % rounds if rounds > 1 else "one round"),
+                "", text, ""]
     doc += [
         "## Memory per limited key",
         "",
