@@ -91,7 +91,8 @@ class Server:
         os.makedirs(workdir, exist_ok=True)
         argv = pinned(SERVER_CPU, [
             "redis-server", "--port", str(PORT), "--bind", "127.0.0.1", "--dir", workdir,
-            "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
+            "--save", "", "--appendonly", "no", "--auto-aof-rewrite-percentage", "0",
+            "--enable-debug-command", "yes",
             "--logfile", "server.log", "--loadmodule", MODULE, "cell-compat", "yes",
         ])
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -186,9 +187,10 @@ def median(values):
     return values[len(values) // 2]
 
 
-def run_config(server, shas, label, keyspace, limit, n1, n32, filler, rounds):
-    """Every approach, `rounds` times over (interleaved, so that a slow moment of the machine
-    does not fall on one approach only); each figure is the median of the rounds."""
+def run_config(server, shas, label, keyspace, limit, n1, p32_seconds, filler, rounds, only=None):
+    """Every approach (or those named in `only`), `rounds` times over, interleaved so that a
+    slow moment of the machine does not fall on one approach only. Each figure is the median
+    of the rounds, and each ratio the median of the rounds' ratios to that round's SET ... PX."""
     log("== %s: keyspace %d, limit %d%s, %d round(s)" % (
         label, keyspace, limit, ", %d filler keys" % filler if filler else "", rounds))
     redis = server.redis
@@ -199,45 +201,105 @@ def run_config(server, shas, label, keyspace, limit, n1, n32, filler, rounds):
             # Populated once per round; the approaches' own prefixes keep them apart.
             redis.call("DEBUG", "POPULATE", filler, "filler")
         for name, command, stats, _ in approaches(shas, limit, 60):
+            if only and name not in only:
+                continue
             # Small keyspaces start from an empty database for every approach (but the two that
             # read the previous approach's keys); the large one keeps its filler keys.
             if not filler and not name.startswith(("RL.PEEK", "EXPIRE")):
                 redis.call("FLUSHALL")
             redis.call("CONFIG", "RESETSTAT")
             p1 = benchmark(command, keyspace, n1, 1)
-            p32 = benchmark(command, keyspace, n32, 32)
+            # About `p32_seconds` of server work at pipeline 32, whatever the approach costs:
+            # the slow ones would otherwise take most of the run.
+            per_call = usec_per_call(redis, stats) * 1e-6 * 1.3
+            requests = int(min(max(p32_seconds / per_call, 20_000), 3_000_000))
+            p32 = benchmark(command, keyspace, requests, 32)
             usec = usec_per_call(redis, stats)
             runs.setdefault(name, []).append((usec, p1, p32))
             log("   %d %-40s %6.2f us/call  %9.0f/s P1  %9.0f/s P32  p50 %.3f ms  p99 %.3f ms"
                 % (round_ + 1, name, usec, p1["rps"], p32["rps"], p1["p50"], p1["p99"]))
+    base = runs["SET ... PX"]
     results = []
     for name, samples in runs.items():
         pick = lambda f: median([f(s) for s in samples])
-        results.append((
-            name,
-            pick(lambda s: s[0]),
-            {k: pick(lambda s: s[1][k]) for k in ("rps", "p50", "p99")},
-            {k: pick(lambda s: s[2][k]) for k in ("rps", "p50", "p99")},
-        ))
+        ratios = lambda f: median([f(s) / f(b) for s, b in zip(samples, base)])
+        results.append({
+            "name": name,
+            "usec": pick(lambda s: s[0]),
+            "usec_ratio": ratios(lambda s: s[0]),
+            "p1": {k: pick(lambda s: s[1][k]) for k in ("rps", "p50", "p99")},
+            "p32": {k: pick(lambda s: s[2][k]) for k in ("rps", "p50", "p99")},
+            "p32_ratio": ratios(lambda s: s[2]["rps"]),
+            "samples": samples,
+            "base": base,
+        })
     return results
 
 
-def memory_per_key(server, shas, keyspace, limit):
-    log("== memory per limited key: %d random keys, limit %d" % (keyspace, limit))
+def with_aof(server, shas):
+    """The main comparison again with the AOF on (appendfsync everysec): effects are now built
+    and written, as SET's are."""
+    redis = server.redis
+    redis.call("CONFIG", "SET", "appendonly", "yes")
+    while True:
+        persistence = redis.info("persistence")
+        if persistence.get("aof_rewrite_in_progress") == "0" and \
+                persistence.get("aof_rewrite_scheduled") == "0":
+            break
+        time.sleep(0.1)
+    try:
+        only = {"SET ... PX", "RL.HIT SLIDING", "RL.HIT FIXED", "RL.HIT GCRA",
+                "RL.MHIT, 2 limits", "CL.THROTTLE", "Lua GCRA (EVALSHA)"}
+        return run_config(server, shas, "With the AOF on", 1_000_000, 100, 30_000, 0.5, 0, 3,
+                          only)
+    finally:
+        redis.call("CONFIG", "SET", "appendonly", "no")
+
+
+def resp(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def pipe_commands(commands):
+    """Sends every command through redis-cli --pipe, as fast as the server takes them."""
+    argv = pinned(CLIENT_CPU, ["redis-cli", "-p", str(PORT), "--pipe"])
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    batch = []
+    for command in commands:
+        batch.append(resp(command))
+        if len(batch) == 10_000:
+            proc.stdin.write(b"".join(batch))
+            batch = []
+    proc.stdin.write(b"".join(batch))
+    proc.stdin.close()
+    proc.wait()
+
+
+def memory_per_key(server, shas, keys, limit):
+    """Creates `keys` keys with each approach, one name after the other, and divides the growth
+    of used_memory by the keys created. A one-day window, so that no key expires while it is
+    measured (a bucket holding one unit of 100 per minute would be empty again 0.6 s later)."""
+    log("== memory per limited key: %d keys, limit %d per day" % (keys, limit))
     redis = server.redis
     rows = []
-    for name, command, _, keys_per_call in approaches(shas, limit, 60):
+    for name, command, _, keys_per_call in approaches(shas, limit, 86_400):
         if keys_per_call == 0:
             continue
         redis.call("FLUSHALL")
         time.sleep(0.2)
         before = int(redis.info("memory")["used_memory"])
-        benchmark(command, keyspace, keyspace * 3, 32)
-        keys = redis.call("DBSIZE")
+        calls = keys // keys_per_call
+        pipe_commands([a.replace("__rand_int__", "%012d" % i) for a in command]
+                      for i in range(calls))
+        created = redis.call("DBSIZE")
         after = int(redis.info("memory")["used_memory"])
-        per_key = (after - before) / max(keys, 1)
-        rows.append((name, keys, per_key))
-        log("   %-40s %8d keys  %6.1f bytes/key" % (name, keys, per_key))
+        per_key = (after - before) / max(created, 1)
+        rows.append((name, created, per_key))
+        log("   %-40s %8d keys  %6.1f bytes/key" % (name, created, per_key))
     return rows
 
 
@@ -246,27 +308,30 @@ def ratio(value, base):
 
 
 def table(results):
-    by_name = {r[0]: r for r in results}
-    set_usec, set_p1, set_p32 = by_name["SET ... PX"][1:]
-    incr = by_name["INCR"]
-    expire = by_name["EXPIRE (half of INCR+EXPIRE)"]
+    by_name = {r["name"]: r for r in results}
     lines = [
         "| approach | server µs/call | x SET PX | ops/s P=1 | ops/s P=32 | x SET PX | p50 ms | p99 ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    rows = [r for r in results if not r[0].startswith("EXPIRE")]
-    for name, usec, p1, p32 in rows:
+    for r in results:
+        if r["name"].startswith("EXPIRE"):
+            continue
         lines.append("| %s | %.2f | %.2f | %.0f | %.0f | %.2f | %.3f | %.3f |" % (
-            name, usec, ratio(usec, set_usec), p1["rps"], p32["rps"],
-            ratio(p32["rps"], set_p32["rps"]), p1["p50"], p1["p99"]))
-    # The INCR+EXPIRE pipeline is two commands per decision: its server time is the sum of
-    # both, its throughput the two commands' rates combined.
-    usec = incr[1] + expire[1]
-    combined = lambda a, b: 1 / (1 / a + 1 / b)
-    lines.append("| INCR+EXPIRE pipeline (2 commands, derived) | %.2f | %.2f | %.0f | %.0f | %.2f | | |" % (
-        usec, ratio(usec, set_usec), combined(incr[2]["rps"], expire[2]["rps"]),
-        combined(incr[3]["rps"], expire[3]["rps"]),
-        ratio(combined(incr[3]["rps"], expire[3]["rps"]), set_p32["rps"])))
+            r["name"], r["usec"], r["usec_ratio"], r["p1"]["rps"], r["p32"]["rps"],
+            r["p32_ratio"], r["p1"]["p50"], r["p1"]["p99"]))
+    incr, expire = by_name.get("INCR"), by_name.get("EXPIRE (half of INCR+EXPIRE)")
+    if incr and expire:
+        # The INCR+EXPIRE pipeline is two commands per decision, which redis-benchmark cannot
+        # send: its server time is the sum of both, its pipelined (server-bound) throughput
+        # the two commands' rates combined; its round-trip figures cannot be derived.
+        combined = lambda a, b: 1 / (1 / a + 1 / b)
+        pairs = list(zip(incr["samples"], expire["samples"], incr["base"]))
+        usec = median([i[0] + e[0] for i, e, _ in pairs])
+        usec_ratio = median([(i[0] + e[0]) / b[0] for i, e, b in pairs])
+        rps = median([combined(i[2]["rps"], e[2]["rps"]) for i, e, _ in pairs])
+        rps_ratio = median([combined(i[2]["rps"], e[2]["rps"]) / b[2]["rps"] for i, e, b in pairs])
+        lines.append("| INCR+EXPIRE pipeline (2 commands, derived) | %.2f | %.2f | | %.0f | %.2f | | |"
+                     % (usec, usec_ratio, rps, rps_ratio))
     return "\n".join(lines)
 
 
@@ -303,27 +368,37 @@ def main():
     server = Server(workdir)
     try:
         shas = load_scripts(server.redis)
-        # (title, keyspace, limit, requests at P=1, at P=32, filler keys, rounds)
+        # (title, keyspace, limit, requests at P=1, seconds of work at P=32, filler keys,
+        #  rounds)
         if args.quick:
-            configs = [("Random keys over 1,000,000", 1_000_000, 100, 20_000, 200_000, 0, 1)]
+            configs = [("Random keys over 1,000,000", 1_000_000, 100, 20_000, 0.2, 0, 1)]
             memory_keys = 100_000
         else:
             configs = [
-                ("Random keys over 1,000,000", 1_000_000, 100, 60_000, 600_000, 0, 3),
-                ("10,000 live keys, limit 10", 10_000, 10, 60_000, 600_000, 0, 1),
-                ("10,000 live keys, limit 1,000,000", 10_000, 1_000_000, 60_000, 600_000, 0, 1),
-                ("10,000,000 live keys, limit 1,000,000", 10_000_000, 1_000_000, 60_000,
-                 600_000, 10_000_000, 1),
+                ("Random keys over 1,000,000", 1_000_000, 100, 60_000, 1.0, 0, 5),
+                ("10,000 live keys, limit 10", 10_000, 10, 60_000, 1.0, 0, 2),
+                ("10,000 live keys, limit 1,000,000", 10_000, 1_000_000, 60_000, 1.0, 0, 2),
+                # 10M filler keys size the main table at 2^24 slots; at about half a second
+                # of work per approach the database stays below that, so no approach pays
+                # for a rehash of it.
+                ("10,000,000 live keys, limit 1,000,000", 10_000_000, 1_000_000, 30_000, 0.5,
+                 10_000_000, 2),
             ]
+            # One million keys: the hash tables then have 2^20 slots each. One more key than
+            # that and both double, and every approach shows 30 bytes more per key.
             memory_keys = 1_000_000
         sections = []
-        for label, keyspace, limit, n1, n32, filler, rounds in configs:
-            results = run_config(server, shas, label, keyspace, limit, n1, n32, filler, rounds)
+        for label, keyspace, limit, n1, seconds, filler, rounds in configs:
+            results = run_config(server, shas, label, keyspace, limit, n1, seconds, filler, rounds)
             sections.append((label, keyspace, limit, filler, rounds, table(results)))
+        if not args.quick:
+            aof = with_aof(server, shas)
+            sections.append(("With the AOF on", 1_000_000, 100, 0, 3, table(aof)))
         memory = memory_table(memory_per_key(server, shas, memory_keys, 100))
         version = server.version
     finally:
         server.stop()
+        shutil.rmtree(os.path.join(workdir, "appendonlydir"), ignore_errors=True)
     elapsed = time.time() - started
     command = "bench/bench.py" + (" --quick" if args.quick else "")
     doc = [
@@ -343,17 +418,22 @@ def main():
         "",
     ]
     for label, keyspace, limit, filler, rounds, text in sections:
+        aof = ("; `appendonly yes`, appendfsync everysec: every change now builds its effect "
+               "(RL.SETSTATE) and writes it, as SET writes its own" if label.startswith("With the AOF")
+               else "")
         doc += ["## " + label, "",
-                "Keyspace %d, limit %d per 60 s%s; %s." % (
+                "Keyspace %d, limit %d per 60 s%s%s; %s." % (
                     keyspace, limit,
                     ", %d other keys in the database (DEBUG POPULATE)" % filler if filler else "",
+                    aof,
                     "median of %d interleaved rounds" % rounds if rounds > 1 else "one round"),
                 "", text, ""]
     doc += [
         "## Memory per limited key",
         "",
-        "used_memory growth over the keys created by %d random requests at limit 100, "
-        "divided by the keys (expiry included; INCR sets none)." % (memory_keys * 3),
+        "used_memory growth over %d keys created one name after the other (RL.MHIT "
+        "creates 2 or 8 per call) at limit 100 per day, divided by the keys (expiry "
+        "included; INCR sets none)." % memory_keys,
         "",
         memory,
         "",
