@@ -16,14 +16,6 @@ fn peek(con: &mut Connection, key: &str, limit: u64, window: &str, options: &[&s
     reply.try_into().unwrap()
 }
 
-fn info_field(con: &mut Connection, section: &str, name: &str) -> String {
-    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
-}
-
 #[test]
 fn peek_answers_what_hit_would_for_every_algorithm() {
     let server = Server::start();

@@ -54,14 +54,6 @@ fn assert_carries_on(con: &mut Connection) {
     assert_eq!(hit(con, b"once", 10, "10m")[..3], [1, 10, 8]);
 }
 
-fn info_field(con: &mut Connection, section: &str, name: &str) -> String {
-    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
-}
-
 #[test]
 fn debug_reload_keeps_state_and_digest() {
     let server = Server::start();

@@ -22,14 +22,6 @@ fn clockshift_library() -> PathBuf {
     library
 }
 
-fn info_field(con: &mut Connection, section: &str, name: &str) -> String {
-    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
-}
-
 fn primary() -> Server {
     Server::start_with(
         Options::default()

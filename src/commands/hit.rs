@@ -2,25 +2,14 @@
 //! answer.
 
 use crate::api::{self, Ctx, RString};
+use crate::metrics;
 use crate::store::WrongType;
-use crate::{args, config, metrics};
 
 pub fn run(ctx: Ctx, argv: &[RString]) {
-    let [_, key, limit, window, options @ ..] = argv else {
-        return api::reply_wrong_arity(ctx);
+    let Some((key, params)) = super::key_and_limit(ctx, argv) else {
+        return;
     };
-    let options = options.iter().map(|&s| api::bytes(s));
-    let limit = api::bytes(*limit);
-    let params = match args::hit_params(
-        limit,
-        api::bytes(*window),
-        options,
-        config::default_algorithm(),
-    ) {
-        Ok(params) => params,
-        Err(e) => return api::reply_error(ctx, &e.message()),
-    };
-    match super::hit_key(ctx, *key, &params) {
+    match super::hit_key(ctx, key, &params) {
         Ok(decision) => {
             metrics::record(decision.allowed);
             api::reply_integers(ctx, &super::decision_fields(&decision));

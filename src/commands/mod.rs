@@ -16,6 +16,7 @@ use redis_module::raw;
 use crate::api::{self, Ctx, Key, RString};
 use crate::limiter::{self, Decision, Params, Retry};
 use crate::store::{self, WrongType};
+use crate::{args, config};
 
 pub use registry::register;
 
@@ -33,6 +34,24 @@ fn guarded(ctx: Ctx, argv: *mut RString, argc: c_int, handler: Handler) -> c_int
         );
     }
     raw::REDISMODULE_OK as c_int
+}
+
+/// `key limit window [options]`, the arguments of RL.HIT and RL.PEEK: the key and the limit,
+/// or `None` once the error has been answered.
+fn key_and_limit(ctx: Ctx, argv: &[RString]) -> Option<(RString, Params)> {
+    let [_, key, limit, window, options @ ..] = argv else {
+        api::reply_wrong_arity(ctx);
+        return None;
+    };
+    let options = options.iter().map(|&s| api::bytes(s));
+    let default = config::default_algorithm();
+    match args::hit_params(api::bytes(*limit), api::bytes(*window), options, default) {
+        Ok(params) => Some((*key, params)),
+        Err(e) => {
+            api::reply_error(ctx, &e.message());
+            None
+        }
+    }
 }
 
 /// The core of every consuming command: open the key, decide, store what changed.

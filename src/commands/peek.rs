@@ -4,25 +4,14 @@
 use redis_module::raw;
 
 use crate::api::{self, Ctx, Key, RString};
+use crate::limiter;
 use crate::store::{self, WrongType};
-use crate::{args, config, limiter};
 
 pub fn run(ctx: Ctx, argv: &[RString]) {
-    let [_, key, limit, window, options @ ..] = argv else {
-        return api::reply_wrong_arity(ctx);
+    let Some((key, params)) = super::key_and_limit(ctx, argv) else {
+        return;
     };
-    let options = options.iter().map(|&s| api::bytes(s));
-    let limit = api::bytes(*limit);
-    let params = match args::hit_params(
-        limit,
-        api::bytes(*window),
-        options,
-        config::default_algorithm(),
-    ) {
-        Ok(params) => params,
-        Err(e) => return api::reply_error(ctx, &e.message()),
-    };
-    let key = Key::open(ctx, *key, raw::REDISMODULE_READ);
+    let key = Key::open(ctx, key, raw::REDISMODULE_READ);
     let stored = match store::read(&key) {
         Ok(stored) => stored,
         Err(WrongType) => return api::reply_wrong_type(ctx),

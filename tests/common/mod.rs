@@ -328,6 +328,15 @@ pub fn pexpiretime(con: &mut Connection, key: &[u8]) -> i64 {
         .expect("PEXPIRETIME")
 }
 
+/// A field of an INFO section, empty when absent.
+pub fn info_field(con: &mut Connection, section: &str, name: &str) -> String {
+    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Waits until `check` holds, for at most `secs` seconds.
 pub fn wait_until(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);

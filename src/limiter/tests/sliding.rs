@@ -1,4 +1,5 @@
-//! The sliding window counter's promises, checked on random request traces.
+//! The sliding window counter's own promises; those of every algorithm (exact waits and
+//! remaining, full capacity after reset_after) are in `every_algorithm`.
 
 use proptest::prelude::*;
 
@@ -169,120 +170,6 @@ proptest! {
             prop_assert!(weighted <= u128::from(limit) * window);
             let rolling: u64 = log.iter().filter(|(t, _)| t + s.window.0 > now.0).map(|(_, c)| c).sum();
             prop_assert!(rolling <= 2 * limit);
-        }
-    }
-
-    /// The retry time is exact: waiting exactly that long admits the same request, one
-    /// microsecond less does not; in whole milliseconds, rounded up, it is never early.
-    #[test]
-    fn retry_after_is_exact_and_never_early(
-        (limit, window_ms) in limit_and_window(),
-        steps in trace(12),
-        start in 0u64..1 << 50,
-    ) {
-        let mut key = SimKey::default();
-        let mut now = Micros(start);
-        for (gap, jitter, cost) in steps {
-            now = advance(now, window_ms, gap, jitter);
-            let p = params(limit, window_ms, cost);
-            let d = key.hit(&p, now);
-            match d.retry_after {
-                Retry::Now => prop_assert!(d.allowed),
-                Retry::Never => prop_assert!(cost > limit),
-                Retry::After(wait) => {
-                    prop_assert!(!d.allowed && wait > Micros::ZERO);
-                    prop_assert!(key.peek(&p, Micros(now.0 + wait.0)).allowed);
-                    prop_assert!(!key.peek(&p, Micros(now.0 + wait.0 - 1)).allowed);
-                    let waited_ms = Micros::from_millis(wait.ceil_millis());
-                    prop_assert!(key.peek(&p, Micros(now.0 + waited_ms.0)).allowed);
-                }
-            }
-        }
-    }
-
-    /// After reset_after the key is at full capacity; just before, it is not.
-    #[test]
-    fn reset_after_leads_to_full_capacity(
-        (limit, window_ms) in limit_and_window(),
-        steps in trace(12),
-        start in 0u64..1 << 50,
-    ) {
-        let mut key = SimKey::default();
-        let mut now = Micros(start);
-        for (gap, jitter, cost) in steps {
-            now = advance(now, window_ms, gap, jitter);
-            let d = key.hit(&params(limit, window_ms, cost), now);
-            let one = params(limit, window_ms, 1);
-            let full = key.peek(&one, Micros(now.0 + d.reset_after.0));
-            prop_assert!(full.allowed && full.remaining == limit - 1);
-            if d.reset_after > Micros::ZERO {
-                let before = key.peek(&one, Micros(now.0 + d.reset_after.0 - 1));
-                prop_assert!(!before.allowed || before.remaining < limit - 1);
-            }
-        }
-    }
-
-    /// `remaining` is exact, and a denied request changes nothing.
-    #[test]
-    fn remaining_is_exact_and_denials_consume_nothing(
-        (limit, window_ms) in limit_and_window(),
-        steps in trace(12),
-        start in 0u64..1 << 50,
-    ) {
-        let mut key = SimKey::default();
-        let mut now = Micros(start);
-        for (gap, jitter, cost) in steps {
-            now = advance(now, window_ms, gap, jitter);
-            let before = key.clone();
-            let d = key.hit(&params(limit, window_ms, cost), now);
-            if !d.allowed {
-                prop_assert_eq!(key.state, before.live(now).copied());
-            }
-            if d.remaining > 0 {
-                prop_assert!(key.peek(&params(limit, window_ms, d.remaining), now).allowed);
-            }
-            if d.remaining < limit {
-                prop_assert!(!key.peek(&params(limit, window_ms, d.remaining + 1), now).allowed);
-            }
-        }
-    }
-
-    /// Parameters that change from call to call, and a clock that jumps back and forth, never
-    /// break the arithmetic: replies stay within bounds and stored states stay valid.
-    #[test]
-    fn changing_parameters_and_clocks_stay_sane(
-        calls in proptest::collection::vec(
-            (limit_and_window(), 1u64..=20, -3_000_000i64..3_000_000, any::<bool>()),
-            1..80,
-        ),
-        start in 0u64..1 << 50,
-    ) {
-        let mut key = SimKey::default();
-        let mut now = start;
-        let mut latest = start;
-        for ((limit, window_ms), cost, step, huge_limit) in calls {
-            now = now.saturating_add_signed(step);
-            // While the clock runs backwards the limiter stands still at the latest instant it
-            // saw, so waits are only exact from a clock that did not step back.
-            let monotonic = now >= latest;
-            latest = latest.max(now);
-            let limit = if huge_limit { MAX_LIMIT } else { limit };
-            let p = params(limit, window_ms, cost);
-            let d = key.hit(&p, Micros(now));
-            prop_assert!(d.remaining <= limit);
-            let two_windows = Micros::from_millis(2 * window_ms);
-            prop_assert!(d.reset_after <= two_windows);
-            if let Retry::After(wait) = d.retry_after {
-                prop_assert!(wait <= two_windows);
-                if monotonic {
-                    prop_assert!(key.peek(&p, Micros(now + wait.0)).allowed);
-                }
-            }
-            if let Some(state) = key.state {
-                prop_assert!(state.expires_at().is_some());
-                let bytes = crate::codec::encode(&state);
-                prop_assert_eq!(crate::codec::decode(bytes.as_bytes()), Ok(state));
-            }
         }
     }
 }
