@@ -36,8 +36,8 @@ matrix:
 accuracy:
 	cargo test --release --lib write_accuracy_table -- --ignored --nocapture
 
-# The side-by-side benchmark, written to BENCHMARKS.md (about 8 minutes; QUICK=1 for a
-# smoke run under a minute).
+# The side-by-side benchmark, written to BENCHMARKS.md (about 7 minutes; QUICK=1 for a
+# smoke run under a minute, written to build/BENCHMARKS-quick.md).
 bench: build
 	python3 bench/bench.py $(if $(QUICK),--quick)
 

@@ -6,7 +6,8 @@ approach runs in the same server process, so every figure has a ratio to `SET ..
 the same run. Writes BENCHMARKS.md.
 
     bench/bench.py            the full run (under 10 minutes on 2 cores)
-    bench/bench.py --quick    a smoke run (under 1 minute): fewer requests, no 10M-key scale
+    bench/bench.py --quick    a smoke run (under 1 minute): fewer requests, no 10M-key scale,
+                              written to build/BENCHMARKS-quick.md
 
 Figures per approach:
   - server time per call: INFO commandstats usec_per_call, over every run of the approach;
@@ -359,8 +360,12 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run, under a minute")
-    parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    parser.add_argument("--out", help="where to write the results (default: BENCHMARKS.md, "
+                        "or build/BENCHMARKS-quick.md with --quick)")
     args = parser.parse_args()
+    if not args.out:
+        args.out = os.path.join(ROOT, "build", "BENCHMARKS-quick.md") if args.quick else \
+            os.path.join(ROOT, "BENCHMARKS.md")
     if not os.path.exists(MODULE):
         raise SystemExit("build the module first: make build")
     started = time.time()
