@@ -4,6 +4,7 @@ mod accuracy;
 mod bucket;
 mod every_algorithm;
 mod fixed;
+mod multi;
 mod sliding;
 
 use super::{hit, Algorithm, Decision, Micros, Params, State};
