@@ -123,11 +123,7 @@ fn rates_far_above_and_below_a_thousand_per_second() {
 fn the_default_algorithm_is_a_config() {
     let server = Server::start();
     let mut con = server.conn();
-    let value: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("rl.default-algorithm")
-        .query(&mut con)
-        .unwrap();
+    let value = config_get(&mut con, "rl.default-algorithm");
     assert_eq!(value, ["rl.default-algorithm", "sliding"]);
     let error = error_of(&mut con, &[b"RL.HIT", b"k", b"10", b"1s", b"BURST", b"20"]);
     assert!(
@@ -161,11 +157,7 @@ fn the_default_algorithm_as_a_module_argument() {
         &scratch_dir("default-fixed"),
     );
     let mut con = server.conn();
-    let value: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("rl.default-algorithm")
-        .query(&mut con)
-        .unwrap();
+    let value = config_get(&mut con, "rl.default-algorithm");
     assert_eq!(value[1], "fixed");
     for _ in 0..3 {
         hit(&mut con, b"k", 3, "60");

@@ -24,11 +24,7 @@ fn only_registered_with_cell_compat() {
     assert!(error.starts_with("ERR unknown command"), "{error}");
     let cell = cell_server();
     let mut con = cell.conn();
-    let value: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("rl.cell-compat")
-        .query(&mut con)
-        .unwrap();
+    let value = config_get(&mut con, "rl.cell-compat");
     assert_eq!(value, ["rl.cell-compat", "yes"]);
 }
 

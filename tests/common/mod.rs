@@ -328,6 +328,15 @@ pub fn pexpiretime(con: &mut Connection, key: &[u8]) -> i64 {
         .expect("PEXPIRETIME")
 }
 
+/// `CONFIG GET name`: the name and value pairs it answers.
+pub fn config_get(con: &mut Connection, name: &str) -> Vec<String> {
+    redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(name)
+        .query(con)
+        .unwrap()
+}
+
 /// A field of an INFO section, empty when absent.
 pub fn info_field(con: &mut Connection, section: &str, name: &str) -> String {
     let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
