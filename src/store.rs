@@ -16,7 +16,7 @@ use redis_module::native_types::RedisType;
 use redis_module::raw;
 
 use crate::api::{call, Key, RString};
-use crate::limiter::State;
+use crate::limiter::{Invalid, State};
 use crate::{codec, packed};
 use crate::{metrics, propagation};
 
@@ -89,18 +89,32 @@ pub fn read(key: &Key) -> Result<Stored, WrongType> {
     Ok(Stored { value, state })
 }
 
+/// A state the limiter produced that is not one the module may hold (see
+/// `State::validate`). It is never stored: a stored state must always load again.
+#[derive(Debug)]
+pub struct Unstorable(pub Invalid);
+
+/// Whether `write` would store `state` (or delete the key, for a state that carries nothing).
+pub fn check(state: &State) -> Result<(), Unstorable> {
+    match state.expires_at() {
+        Some(_) => state.validate().map_err(Unstorable),
+        None => Ok(()),
+    }
+}
+
 /// Stores `state` at the key in place of `stored` (what `read` returned), sets its TTL, and
 /// propagates the change. A state that carries no information deletes the key instead.
-pub fn write(key: &Key, stored: &Stored, state: State) {
+pub fn write(key: &Key, stored: &Stored, state: State) -> Result<(), Unstorable> {
     let Some(expires_at) = state.expires_at() else {
         delete(key, stored.state.is_some());
-        return;
+        return Ok(());
     };
+    check(&state)?;
     if stored.value.is_null() {
         let value = packed::pack(&state);
         if !key.set_module_value(module_type(), value) {
             unsafe { packed::free(value) };
-            return;
+            return Ok(());
         }
     } else if let Some(value) = unsafe { packed::repack(stored.value, &state) } {
         // The state outgrew its compact form, or shrank back into it.
@@ -120,6 +134,7 @@ pub fn write(key: &Key, stored: &Stored, state: State) {
     }
     key.signal_modified();
     replicate_state(key, &state);
+    Ok(())
 }
 
 fn delete(key: &Key, existed: bool) {
@@ -171,10 +186,19 @@ fn expire_millis(ms: u64) -> i64 {
 /// Applies a state received as an effect (`RL.SETSTATE`). On a primary serving a client, a
 /// state that already lapsed is not stored; replayed effects (from our primary, or the AOF)
 /// are applied as they are, so the data set matches its source.
-pub fn apply(key: &Key, stored: &Stored, state: State, now_ms: u64, replayed: bool) {
+pub fn apply(
+    key: &Key,
+    stored: &Stored,
+    state: State,
+    now_ms: u64,
+    replayed: bool,
+) -> Result<(), Unstorable> {
     match state.expires_at() {
         Some(at) if replayed || at.ceil_millis() > now_ms => write(key, stored, state),
-        _ => delete(key, stored.state.is_some()),
+        _ => {
+            delete(key, stored.state.is_some());
+            Ok(())
+        }
     }
 }
 

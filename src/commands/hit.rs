@@ -3,7 +3,6 @@
 
 use crate::api::{self, Ctx, RString};
 use crate::metrics;
-use crate::store::WrongType;
 
 pub fn run(ctx: Ctx, argv: &[RString]) {
     let Some((key, params)) = super::key_and_limit(ctx, argv) else {
@@ -14,6 +13,6 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
             metrics::record(decision.allowed);
             api::reply_integers(ctx, &super::decision_fields(&decision));
         }
-        Err(WrongType) => api::reply_wrong_type(ctx),
+        Err(failure) => failure.reply(ctx),
     }
 }

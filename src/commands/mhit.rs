@@ -8,10 +8,11 @@
 
 use redis_module::raw;
 
+use super::Failure;
 use crate::api::{self, Ctx, Key, RString};
 use crate::args::{self, ArgError, Limits, MAX_KEYS};
 use crate::bounded::Bounded;
-use crate::limiter::{self, multi, Decision, Params};
+use crate::limiter::{self, multi, Decision, Params, State};
 use crate::store::{self, Stored, WrongType};
 use crate::{config, metrics};
 
@@ -51,8 +52,9 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
     }
     let outcomes = outcomes.as_slice();
     let admitted = outcomes.iter().all(|o| o.decision.allowed);
+    let mut writes: Bounded<Option<State>, MAX_KEYS> = Bounded::new();
     let mut decisions: Bounded<Decision, MAX_KEYS> = Bounded::new();
-    for (((key, stored), outcome), params) in keys.iter().zip(outcomes).zip(limits) {
+    for (((_, stored), outcome), params) in keys.iter().zip(outcomes).zip(limits) {
         // All or nothing: a denied request leaves only reshaped (migrated) states behind, and
         // each limit reports where it stands without this request.
         let (write, decision) = if admitted {
@@ -64,10 +66,22 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
         } else {
             (outcome.migrated, outcome.decision)
         };
-        if let Some(state) = write {
-            store::write(key, stored, state);
-        }
+        let _ = writes.push(write);
         let _ = decisions.push(decision);
+    }
+    // Every state is checked before any is stored, so that a refusal leaves all keys as they
+    // were.
+    for state in writes.as_slice().iter().flatten() {
+        if let Err(e) = store::check(state) {
+            return Failure::from(e).reply(ctx);
+        }
+    }
+    for ((key, stored), write) in keys.iter().zip(writes.as_slice()) {
+        if let Some(state) = write {
+            if let Err(e) = store::write(key, stored, *state) {
+                return Failure::from(e).reply(ctx);
+            }
+        }
     }
 
     let Some((overall, deciding)) = multi::combine(decisions.as_slice()) else {

@@ -15,7 +15,7 @@ use redis_module::raw;
 
 use crate::api::{self, Ctx, Key, RString};
 use crate::limiter::{self, Decision, Params, Retry};
-use crate::store::{self, WrongType};
+use crate::store::{self, Unstorable, WrongType};
 use crate::{args, config};
 
 pub use registry::register;
@@ -54,13 +54,43 @@ fn key_and_limit(ctx: Ctx, argv: &[RString]) -> Option<(RString, Params)> {
     }
 }
 
+/// Why a consuming command could not answer with a decision.
+enum Failure {
+    WrongType,
+    Unstorable(Unstorable),
+}
+
+impl From<WrongType> for Failure {
+    fn from(_: WrongType) -> Failure {
+        Failure::WrongType
+    }
+}
+
+impl From<Unstorable> for Failure {
+    fn from(e: Unstorable) -> Failure {
+        Failure::Unstorable(e)
+    }
+}
+
+impl Failure {
+    fn reply(&self, ctx: Ctx) {
+        match self {
+            Failure::WrongType => api::reply_wrong_type(ctx),
+            Failure::Unstorable(Unstorable(why)) => api::reply_error(
+                ctx,
+                &format!("ERR internal error in the rl module: refused to store a state ({why})"),
+            ),
+        }
+    }
+}
+
 /// The core of every consuming command: open the key, decide, store what changed.
-fn hit_key(ctx: Ctx, key: RString, params: &Params) -> Result<Decision, WrongType> {
+fn hit_key(ctx: Ctx, key: RString, params: &Params) -> Result<Decision, Failure> {
     let key = Key::open(ctx, key, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE);
     let stored = store::read(&key)?;
     let outcome = limiter::hit(stored.get(), params, api::now());
     if let Some(state) = outcome.write() {
-        store::write(&key, &stored, state);
+        store::write(&key, &stored, state)?;
     }
     Ok(outcome.decision)
 }

@@ -16,11 +16,13 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
     };
     let state = match codec::decode(api::bytes(*state)) {
         Ok(state) => state,
-        Err(_) => {
+        Err(e) => {
             return api::reply_error(
                 ctx,
-                "ERR state is not a valid rate limiter state (RL.SETSTATE replays what RL \
-                 commands write to replicas and the AOF)",
+                &format!(
+                    "ERR state is not a valid rate limiter state: {e} (RL.SETSTATE replays \
+                     what RL commands write to replicas and the AOF)"
+                ),
             )
         }
     };
@@ -30,6 +32,8 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
         Err(WrongType) => return api::reply_wrong_type(ctx),
     };
     let now_ms = api::now().as_u64() / 1000;
-    store::apply(&key, &stored, state, now_ms, api::is_replayed(ctx));
-    api::reply_ok(ctx);
+    match store::apply(&key, &stored, state, now_ms, api::is_replayed(ctx)) {
+        Ok(()) => api::reply_ok(ctx),
+        Err(e) => super::Failure::from(e).reply(ctx),
+    }
 }

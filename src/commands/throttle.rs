@@ -7,7 +7,6 @@
 
 use crate::api::{self, Ctx, RString};
 use crate::limiter::{Decision, Retry};
-use crate::store::WrongType;
 use crate::{args, metrics};
 
 pub fn run(ctx: Ctx, argv: &[RString]) {
@@ -31,7 +30,7 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
             metrics::record(decision.allowed);
             api::reply_integers(ctx, &cell_fields(&decision));
         }
-        Err(WrongType) => api::reply_wrong_type(ctx),
+        Err(failure) => failure.reply(ctx),
     }
 }
 

@@ -4,14 +4,15 @@
 //! `limit / window`, and admits a request that finds `cost` tokens. A leaky bucket (as a meter)
 //! has a level that rises by `cost`, drains at `limit / window`, and admits a request that does
 //! not overflow `burst`. Tokens are `burst - level`: the same decision, always. GCRA keeps that
-//! level as a single instant, the theoretical arrival time (TAT): the instant the bucket will
-//! be empty again. The level at `now` is `(TAT - now) * limit / window`, and a request is
-//! admitted when `max(TAT, now) + cost * window / limit - now <= burst * window / limit`.
+//! level as the time the bucket takes to drain, so that the theoretical arrival time (TAT), the
+//! instant the bucket is empty again, is `as_of` plus that time, and a request is admitted when
+//! `max(TAT, now) + cost * window / limit - now <= burst * window / limit`.
 //!
-//! One unit takes `window / limit` microseconds, rarely a whole number. So every instant is
-//! kept multiplied by `limit`: the TAT is `tat + frac / limit` microseconds, and the
-//! comparisons above, multiplied by `limit`, are exact integer arithmetic for any rate, from
-//! millions per second to one per century.
+//! One unit takes `window / limit` microseconds, rarely a whole number. So every level is kept
+//! multiplied by `window` (equivalently: microseconds of draining multiplied by `limit`), and
+//! the comparisons above, multiplied out, are exact integer arithmetic for any rate, from
+//! millions per second to one per century. In the state, the level is held as whole
+//! microseconds of draining plus a fraction in units of 1/limit.
 
 use super::{arith, Decision, Micros, Params, Retry, MAX_LIMIT};
 
@@ -20,31 +21,32 @@ pub struct Bucket {
     /// With `limit`, the rate: `limit` units drain per `window`.
     pub window: Micros,
     pub limit: u64,
-    /// The capacity when the state was written: the TAT is at most this many units ahead of
-    /// the instant it was written at, which bounds how far back a clock may be trusted.
+    /// The capacity when the state was written; the level never exceeds it.
     pub burst: u64,
-    /// Whole microseconds of the theoretical arrival time.
-    pub tat: Micros,
-    /// Its fraction of a microsecond, in units of 1/limit: `frac < limit`.
+    /// The instant of the decision that wrote this state.
+    pub as_of: Micros,
+    /// Whole microseconds the bucket takes to drain from `as_of`.
+    pub drain: Micros,
+    /// The fraction of a microsecond beyond `drain`, in units of 1/limit: `frac < limit`.
     pub frac: u64,
 }
 
 impl Bucket {
-    /// Units in the bucket at `now`, multiplied by the window (equivalently: microseconds of
-    /// draining multiplied by `limit`). A clock that stepped back cannot make it exceed the
-    /// capacity the state was written with: the bucket stands still at the earliest instant
-    /// it could have been written at.
-    fn level_at(&self, now: Micros) -> u128 {
-        let ahead = match self.tat.0.checked_sub(now.0) {
-            Some(us) => u128::from(us) * u128::from(self.limit) + u128::from(self.frac),
-            None => 0,
-        };
-        ahead.min(u128::from(self.burst) * u128::from(self.window.0))
+    /// The level at `as_of`, in units times the window.
+    pub fn level(&self) -> u128 {
+        self.drain.wide() * u128::from(self.limit) + u128::from(self.frac)
     }
 
-    /// The bucket is empty (full capacity) from the TAT on.
+    /// The level at `now`, in units times the window. A `now` before `as_of` (a clock that
+    /// stepped back) finds the level as it was at `as_of`.
+    fn level_at(&self, now: Micros) -> u128 {
+        let drained = (now - self.as_of).wide() * u128::from(self.limit);
+        self.level().saturating_sub(drained)
+    }
+
+    /// The bucket is empty (full capacity) from the TAT on; an empty bucket carries nothing.
     pub fn expires_at(&self) -> Option<Micros> {
-        Some(Micros(self.tat.0 + u64::from(self.frac > 0)))
+        (self.level() > 0).then(|| self.as_of + self.drain + Micros(u64::from(self.frac > 0)))
     }
 
     /// Units in the bucket at `now`, rounded up.
@@ -55,25 +57,19 @@ impl Bucket {
 
     /// A bucket for `params` holding `used` units at `now`.
     pub fn seeded(params: &Params, used: u64, now: Micros) -> Bucket {
-        let empty = Bucket {
-            window: params.window,
-            limit: params.limit,
-            burst: params.burst,
-            tat: now,
-            frac: 0,
-        };
-        empty.filled(params, u128::from(used) * u128::from(params.window.0))
+        Bucket::holding(params, now, u128::from(used) * params.window.wide())
     }
 
-    /// This bucket with `amount` more in it (units times the window), its TAT moved on by
-    /// `amount / limit` microseconds.
-    fn filled(&self, params: &Params, amount: u128) -> Bucket {
-        let (whole, frac) = arith::div_rem(u128::from(self.frac) + amount, params.limit);
+    /// A bucket for `params` at `now` whose level is `level` (units times the window).
+    fn holding(params: &Params, now: Micros, level: u128) -> Bucket {
+        let (drain, frac) = arith::div_rem(level, params.limit);
         Bucket {
             window: params.window,
             limit: params.limit,
             burst: params.burst,
-            tat: Micros(u64::try_from(u128::from(self.tat.0) + whole).unwrap_or(u64::MAX)),
+            as_of: now,
+            // At most the capacity's drain time, which fits in 64 bits.
+            drain: micros(drain),
             frac,
         }
     }
@@ -83,7 +79,7 @@ impl Bucket {
 /// and, when the request was admitted, the state to store.
 pub fn decide(state: Option<&Bucket>, params: &Params, now: Micros) -> (Decision, Option<Bucket>) {
     // Levels are in units multiplied by the window: exact for any rate.
-    let window = u128::from(params.window.0);
+    let window = params.window.wide();
     let capacity = u128::from(params.burst) * window;
     let cost = u128::from(params.cost) * window;
     let level = state.map_or(0, |s| s.level_at(now));
@@ -107,14 +103,7 @@ pub fn decide(state: Option<&Bucket>, params: &Params, now: Micros) -> (Decision
         retry_after,
         reset_after: micros(arith::div_ceil(kept, params.limit)),
     };
-    let next = (allowed && params.cost > 0).then(|| {
-        // The new TAT is max(TAT, now) + cost / rate.
-        let base = match state {
-            Some(s) if level > 0 => *s,
-            _ => Bucket::seeded(params, 0, now),
-        };
-        base.filled(params, cost)
-    });
+    let next = (allowed && params.cost > 0).then(|| Bucket::holding(params, now, after));
     (decision, next)
 }
 

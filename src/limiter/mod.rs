@@ -12,8 +12,10 @@ pub mod bucket;
 pub mod fixed;
 pub mod multi;
 pub mod sliding;
+mod state;
 mod time;
 
+pub use state::{Invalid, State};
 pub use time::Micros;
 
 /// The largest limit, burst or cost: replies carry signed 64-bit integers.
@@ -123,69 +125,15 @@ pub struct Decision {
     pub reset_after: Micros,
 }
 
-/// The per-key state of a limiter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Sliding(sliding::Sliding),
-    Fixed(fixed::Fixed),
-    Bucket(bucket::Bucket),
-}
-
-impl State {
-    /// The instant from which the state carries no information (full capacity again), or
-    /// `None` when it carries none already: the key may expire then.
-    pub fn expires_at(&self) -> Option<Micros> {
-        match self {
-            State::Sliding(s) => s.expires_at(),
-            State::Fixed(s) => s.expires_at(),
-            State::Bucket(s) => s.expires_at(),
-        }
-    }
-
-    /// Whether `params` read this state as it is. Otherwise its usage is carried over into a
-    /// state shaped for them: another algorithm, another window, or for a bucket another rate.
-    fn fits(&self, params: &Params) -> bool {
-        match (self, params.algorithm) {
-            (State::Sliding(s), Algorithm::Sliding) => s.window == params.window,
-            (State::Fixed(s), Algorithm::Fixed) => s.window == params.window,
-            (State::Bucket(s), a) if a.has_burst() => {
-                s.window == params.window && s.limit == params.limit
-            }
-            _ => false,
-        }
-    }
-
-    /// Units in use at `now`, rounded up.
-    fn used(&self, now: Micros) -> u64 {
-        match self {
-            State::Sliding(s) => s.used(now),
-            State::Fixed(s) => s.used(now),
-            State::Bucket(s) => s.used(now),
-        }
-    }
-
-    /// A state for `params` with `used` units consumed at `now` (at most the capacity).
-    fn seeded(params: &Params, used: u64, now: Micros) -> State {
-        let used = used.min(params.capacity());
-        match params.algorithm {
-            Algorithm::Sliding => State::Sliding(sliding::Sliding::seeded(params, used, now)),
-            Algorithm::Fixed => State::Fixed(fixed::Fixed::seeded(params, used, now)),
-            Algorithm::Token | Algorithm::Leaky | Algorithm::Gcra => {
-                State::Bucket(bucket::Bucket::seeded(params, used, now))
-            }
-        }
-    }
-}
-
 /// A decision, and the states it may leave behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub decision: Decision,
     /// The state after admitting the request; `None` when denied (or nothing was consumed).
     pub consumed: Option<State>,
-    /// When the key's state had to be reshaped for these parameters: the reshaped state,
-    /// nothing consumed. It is stored even when the request is denied, so that the retry time
-    /// answered now still holds at the next call.
+    /// When the key's state had to be reshaped for these parameters, or moved back to a clock
+    /// behind its date: that state, nothing consumed. It is stored even when the request is
+    /// denied, so that the retry time answered now still holds at the next call on this clock.
     pub migrated: Option<State>,
 }
 
@@ -199,9 +147,11 @@ impl Outcome {
 /// Decide one request against the key's state (`None` for a key that does not exist).
 pub fn hit(state: Option<&State>, params: &Params, now: Micros) -> Outcome {
     let now = now.min(MAX_INSTANT);
-    let (basis, migrated) = match state {
+    // A state dated later than now is read as it stood then, moved to now (see `state`).
+    let moved = state.filter(|s| s.as_of() > now).map(|s| s.moved_to(now));
+    let (basis, migrated) = match moved.as_ref().or(state) {
         None => (None, None),
-        Some(s) if s.fits(params) => (Some(*s), None),
+        Some(s) if s.fits(params) => (Some(*s), moved),
         Some(s) => match s.used(now) {
             // Nothing in use: as good as a new key.
             0 => (None, None),
@@ -246,4 +196,4 @@ fn wrap<T>(result: (Decision, Option<T>), into: fn(T) -> State) -> (Decision, Op
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -17,6 +17,11 @@
 //! `window / limit` into it (rounded up): a burst of `limit` requests is then released exactly
 //! one window later, as with an exact sliding log. Anchored at the hit itself, the burst would
 //! weigh fully on the next window and be released only `window / limit` after it.
+//!
+//! The state is kept relative to the instant it was written (`as_of`): how far into its window
+//! that instant lies, rather than when the window started. A window may then have started
+//! before 1970 (a 100-year window created today), and a state can be read as of an earlier
+//! instant when the clock steps back (see `limiter::hit`).
 
 use super::{arith, Decision, Micros, Params, Retry, MAX_LIMIT};
 
@@ -24,9 +29,11 @@ use super::{arith, Decision, Micros, Params, Retry, MAX_LIMIT};
 pub struct Sliding {
     /// Length of one window.
     pub window: Micros,
-    /// Start of the current window.
-    pub start: Micros,
-    /// Units admitted in the current window, `[start, start + window)`.
+    /// The instant of the decision that wrote this state.
+    pub as_of: Micros,
+    /// How far into the current window `as_of` lies: less than `window`.
+    pub into: Micros,
+    /// Units admitted in the current window.
     pub current: u64,
     /// Units admitted in the window just before it.
     pub previous: u64,
@@ -37,56 +44,59 @@ impl Sliding {
     /// inside the window) into it.
     fn first(window: Micros, limit: u64, now: Micros) -> Sliding {
         let lead = window.0.div_ceil(limit).min(window.0 - 1);
-        Sliding::empty(window, Micros(now.0.saturating_sub(lead)))
-    }
-
-    fn empty(window: Micros, start: Micros) -> Sliding {
         Sliding {
             window,
-            start,
+            as_of: now,
+            into: Micros(lead),
             current: 0,
             previous: 0,
         }
     }
 
-    /// From this instant the counts no longer weigh on any decision.
+    /// From this instant the counts no longer weigh on any decision: the end of the window
+    /// after the one that holds units.
     pub fn expires_at(&self) -> Option<Micros> {
-        if self.current > 0 {
-            Some(Micros(self.start.0 + 2 * self.window.0))
+        let windows = if self.current > 0 {
+            2
         } else if self.previous > 0 {
-            Some(Micros(self.start.0 + self.window.0))
+            1
         } else {
-            None
+            return None;
+        };
+        let left = Micros(windows * self.window.0) - self.into;
+        Some(self.as_of + left)
+    }
+
+    /// The same state seen at `now` and dated `now`: the windows that ended are rolled. A `now`
+    /// before `as_of` (a clock that stepped back) finds the state as it was at `as_of`.
+    fn at(&self, now: Micros) -> Sliding {
+        let since_start = self.into + (now - self.as_of);
+        let passed = since_start.0 / self.window.0;
+        let into = Micros(since_start.0 % self.window.0);
+        let (current, previous) = match passed {
+            0 => (self.current, self.previous),
+            1 => (0, self.current),
+            _ => (0, 0),
+        };
+        Sliding {
+            as_of: now,
+            into,
+            current,
+            previous,
+            ..*self
         }
     }
 
-    /// The same state seen at `now` (not before `start`): the windows that ended are rolled.
-    fn rolled(&self, now: Micros) -> Sliding {
-        let passed = now.saturating_sub(self.start).0 / self.window.0;
-        let start = Micros(self.start.0 + passed * self.window.0);
-        match passed {
-            0 => *self,
-            1 => Sliding {
-                start,
-                current: 0,
-                previous: self.current,
-                ..*self
-            },
-            _ => Sliding::empty(self.window, start),
-        }
-    }
-
-    /// Usage at `elapsed` into the current window, in units times window length.
-    fn scaled_usage(&self, elapsed: u128) -> u128 {
-        let window = u128::from(self.window.0);
-        u128::from(self.previous) * (window - elapsed) + u128::from(self.current) * window
+    /// Usage at `as_of`, in units times window length.
+    fn scaled_usage(&self) -> u128 {
+        let window = self.window.wide();
+        u128::from(self.previous) * (window - self.into.wide()) + u128::from(self.current) * window
     }
 
     /// Units in use at `now`, rounded up.
     pub fn used(&self, now: Micros) -> u64 {
-        let seen = self.rolled(now.max(self.start));
-        let elapsed = u128::from(now.saturating_sub(seen.start).0);
-        let used = arith::div_ceil(seen.scaled_usage(elapsed), seen.window.0);
+        let seen = self.at(now);
+        let used = arith::div_ceil(seen.scaled_usage(), seen.window.0);
         u64::try_from(used).unwrap_or(MAX_LIMIT).min(MAX_LIMIT)
     }
 
@@ -99,11 +109,11 @@ impl Sliding {
         }
     }
 
-    /// Offset from `start` of the first instant at which `cost` units fit under `limit`,
-    /// assuming no other hit meanwhile. Requires `cost <= limit`. Usage only decreases with
-    /// time, so every later instant fits too.
-    fn admission_offset(&self, limit: u64, cost: u64) -> u64 {
-        let window = u128::from(self.window.0);
+    /// Offset from the start of the current window of the first instant at which `cost` units
+    /// fit under `limit`, assuming no other hit meanwhile. Requires `cost <= limit`. Usage only
+    /// decreases with time, so every later instant fits too.
+    fn admission_offset(&self, limit: u64, cost: u64) -> Micros {
+        let window = self.window.wide();
         // Inside the current window the previous count's weight shrinks:
         // previous * (window - e) <= (limit - current - cost) * window.
         if let Some(room) = limit
@@ -115,12 +125,12 @@ impl Sliding {
                 previous => arith::div(u128::from(room) * window, previous),
             };
             if slack >= window {
-                return 0;
+                return Micros::ZERO;
             }
             // window - slack lies in (0, window]: at `window` we are in the next window.
             let offset = window - slack;
             if offset < window {
-                return offset as u64;
+                return Micros(offset as u64);
             }
         }
         // In the next window, the current count becomes the previous one:
@@ -130,7 +140,7 @@ impl Sliding {
             0 => window,
             current => arith::div(room * window, current),
         };
-        (window + window.saturating_sub(slack)) as u64
+        Micros((window + window.saturating_sub(slack)) as u64)
     }
 }
 
@@ -142,17 +152,14 @@ pub fn decide(
     now: Micros,
 ) -> (Decision, Option<Sliding>) {
     let seen = match state {
-        Some(s) => s.rolled(now.max(s.start)),
+        Some(s) => s.at(now),
         None => Sliding::first(params.window, params.limit, now),
     };
-    // A clock that stepped back is treated as standing still at the window's start.
-    let now = now.max(seen.start);
-    let window = u128::from(seen.window.0);
-    let elapsed = u128::from(now.0 - seen.start.0);
-
+    let now = seen.as_of;
+    let window = seen.window.wide();
     let capacity = u128::from(params.limit) * window;
     let cost = u128::from(params.cost) * window;
-    let mut used = seen.scaled_usage(elapsed);
+    let mut used = seen.scaled_usage();
     let allowed = used + cost <= capacity;
 
     let mut next = seen;
@@ -166,17 +173,14 @@ pub fn decide(
     } else if params.cost > params.limit {
         Retry::Never
     } else {
-        let at = seen.start.0 + seen.admission_offset(params.limit, params.cost);
-        Retry::After(Micros(at - now.0))
+        Retry::After(seen.admission_offset(params.limit, params.cost) - seen.into)
     };
     let decision = Decision {
         allowed,
         limit: params.limit,
         remaining: arith::div(capacity.saturating_sub(used), seen.window.0) as u64,
         retry_after,
-        reset_after: next
-            .expires_at()
-            .map_or(Micros::ZERO, |at| at.saturating_sub(now)),
+        reset_after: next.expires_at().map_or(Micros::ZERO, |at| at - now),
     };
     (decision, (allowed && params.cost > 0).then_some(next))
 }

@@ -25,7 +25,7 @@ fn a_window_opens_at_the_first_admitted_hit() {
     let next = Micros(t0.0 + 25_000_000);
     assert_eq!(key.hit(&p, next).remaining, 2);
     match key.state {
-        Some(State::Fixed(f)) => assert_eq!(f.start, next),
+        Some(State::Fixed(f)) => assert_eq!(f.as_of - f.into, next),
         other => panic!("{other:?}"),
     }
 }
@@ -59,14 +59,15 @@ proptest! {
                 continue;
             }
             let Some(State::Fixed(f)) = key.state else { panic!("no fixed state") };
-            prop_assert!(now >= f.start.0 && now < f.start.0 + f.window.0);
+            let opened = (f.as_of - f.into).0;
+            prop_assert!(now >= opened && now < opened + f.window.0);
             match windows.last_mut() {
-                Some((s, units)) if *s == f.start.0 => *units += cost,
+                Some((s, units)) if *s == opened => *units += cost,
                 Some((s, _)) => {
-                    prop_assert!(f.start.0 >= *s + window_ms * 1000, "windows overlap");
-                    windows.push((f.start.0, cost));
+                    prop_assert!(opened >= *s + window_ms * 1000, "windows overlap");
+                    windows.push((opened, cost));
                 }
-                None => windows.push((f.start.0, cost)),
+                None => windows.push((opened, cost)),
             }
             prop_assert!(windows.last().map_or(0, |w| w.1) <= limit);
         }

@@ -2,10 +2,12 @@
 
 mod accuracy;
 mod bucket;
+mod clock;
 mod every_algorithm;
 mod fixed;
 mod multi;
 mod sliding;
+pub mod strategies;
 
 use super::{hit, Algorithm, Decision, Micros, Params, State};
 
@@ -31,6 +33,7 @@ impl SimKey {
         }
         let outcome = hit(self.state.as_ref(), params, now);
         if let Some(state) = outcome.write() {
+            assert_loadable(&state);
             match state.expires_at() {
                 Some(at) => {
                     self.state = Some(state);
@@ -63,5 +66,22 @@ pub fn with(algorithm: Algorithm, limit: u64, window_ms: u64, burst: u64, cost: 
     Params {
         burst,
         ..Params::new(algorithm, limit, Micros::from_millis(window_ms), cost)
+    }
+}
+
+/// What every stored state must be: valid, and the same after a trip through its byte form and
+/// its in-memory form.
+pub fn assert_loadable(state: &State) {
+    if state.expires_at().is_none() {
+        return; // the key is deleted instead
+    }
+    assert_eq!(state.validate(), Ok(()), "{state:?}");
+    let bytes = crate::codec::encode(state);
+    assert_eq!(crate::codec::decode(bytes.as_bytes()), Ok(*state));
+    let packed = crate::packed::pack(state);
+    // SAFETY: `packed` comes from `pack` and is freed once, here.
+    unsafe {
+        assert_eq!(crate::packed::unpack(packed), *state);
+        crate::packed::free(packed);
     }
 }
