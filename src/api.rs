@@ -96,6 +96,28 @@ fn wall_clock_us() -> i64 {
     ts.tv_sec.saturating_mul(1_000_000) + ts.tv_nsec / 1_000
 }
 
+/// Valkey's module option for atomic slot migration (`CLUSTER MIGRATESLOTS`, Valkey 9.0+).
+/// Redis numbers its own options differently, so it is only set on Valkey.
+pub const VALKEY_OPTION_ATOMIC_SLOT_MIGRATION: u32 = 1 << 5;
+
+/// True on a Valkey server that offers atomic slot migration to modules.
+pub fn has_atomic_slot_migration(ctx: Ctx) -> bool {
+    let all = call!(RedisModule_GetModuleOptionsAll() else 0);
+    (all as u32) & VALKEY_OPTION_ATOMIC_SLOT_MIGRATION != 0 && is_valkey(ctx)
+}
+
+/// True when `INFO server` names a Valkey version.
+fn is_valkey(ctx: Ctx) -> bool {
+    let info = call!(RedisModule_GetServerInfo(ctx, c"server".as_ptr()) else std::ptr::null_mut());
+    if info.is_null() {
+        return false;
+    }
+    let version =
+        call!(RedisModule_ServerInfoGetFieldC(info, c"valkey_version".as_ptr()) else std::ptr::null());
+    call!(RedisModule_FreeServerInfo(ctx, info) else ());
+    !version.is_null()
+}
+
 pub fn context_flags(ctx: Ctx) -> u32 {
     call!(RedisModule_GetContextFlags(ctx) else 0) as u32
 }

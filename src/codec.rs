@@ -68,7 +68,7 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::Version(v) => write!(f, "unknown format version {v}"),
             DecodeError::Kind(k) => write!(f, "unknown state kind {k}"),
-            DecodeError::Length => f.write_str("wrong length for its kind"),
+            DecodeError::Length => f.write_str("its length does not match its kind"),
             DecodeError::Invalid(why) => write!(f, "invalid state: {why}"),
         }
     }

@@ -5,7 +5,10 @@
 //! - `rl.cell-compat` (`yes`/`no`, default `no`): registers `CL.THROTTLE`. Read once at load,
 //!   since commands can only be registered then.
 //!
-//! Both may also be given as module arguments, `loadmodule librl.so cell-compat yes`, which
+//! - `rl.notify-denied` (`yes`/`no`, default `no`): a denied request publishes the keyspace
+//!   event `rl.denied` (module class); `CONFIG SET` changes it at run time.
+//!
+//! All three may also be given as module arguments, `loadmodule librl.so cell-compat yes`, which
 //! set their starting values; a config line (`rl.cell-compat yes` after the loadmodule line,
 //! or `MODULE LOADEX ... CONFIG`) takes precedence.
 
@@ -20,6 +23,7 @@ use crate::limiter::Algorithm;
 
 static DEFAULT_ALGORITHM: AtomicUsize = AtomicUsize::new(0);
 static CELL_COMPAT: AtomicBool = AtomicBool::new(false);
+static NOTIFY_DENIED: AtomicBool = AtomicBool::new(false);
 
 const ALGORITHM_NAMES: [&CStr; 5] = [c"sliding", c"fixed", c"token", c"leaky", c"gcra"];
 
@@ -36,9 +40,17 @@ pub fn cell_compat() -> bool {
     CELL_COMPAT.load(Ordering::Relaxed)
 }
 
+pub fn notify_denied() -> bool {
+    NOTIFY_DENIED.load(Ordering::Relaxed)
+}
+
 /// Reads the module arguments, registers the configs and applies the server's config lines.
 pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
-    let (algorithm, cell) = starting_values(module_args)?;
+    let Starting {
+        algorithm,
+        cell,
+        notify_denied,
+    } = starting_values(module_args)?;
     let mut names: Vec<*const c_char> = ALGORITHM_NAMES.iter().map(|n| n.as_ptr()).collect();
     let values: Vec<c_int> = (0..ALGORITHM_NAMES.len() as c_int).collect();
     let registered = call!(RedisModule_RegisterEnumConfig(
@@ -70,16 +82,37 @@ pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
     if registered != raw::REDISMODULE_OK as c_int {
         return Err("could not register rl.cell-compat".into());
     }
+    let registered = call!(RedisModule_RegisterBoolConfig(
+        ctx,
+        c"notify-denied".as_ptr(),
+        c_int::from(notify_denied),
+        raw::REDISMODULE_CONFIG_DEFAULT,
+        Some(get_notify_denied),
+        Some(set_notify_denied),
+        None,
+        std::ptr::null_mut(),
+    ) else 1);
+    if registered != raw::REDISMODULE_OK as c_int {
+        return Err("could not register rl.notify-denied".into());
+    }
     if call!(RedisModule_LoadConfigs(ctx) else 1) != raw::REDISMODULE_OK as c_int {
         return Err("could not apply the rl.* config lines".into());
     }
     Ok(())
 }
 
-/// `name value` pairs: `default-algorithm <algorithm>`, `cell-compat yes|no`.
-fn starting_values(module_args: &[&[u8]]) -> Result<(usize, bool), String> {
-    let mut algorithm = 0;
-    let mut cell = false;
+/// The values the module arguments give, before the config lines.
+#[derive(Default)]
+struct Starting {
+    algorithm: usize,
+    cell: bool,
+    notify_denied: bool,
+}
+
+/// `name value` pairs: `default-algorithm <algorithm>`, `cell-compat yes|no`,
+/// `notify-denied yes|no`.
+fn starting_values(module_args: &[&[u8]]) -> Result<Starting, String> {
+    let mut starting = Starting::default();
     let mut rest = module_args;
     while let [name, tail @ ..] = rest {
         let [value, tail @ ..] = tail else {
@@ -87,25 +120,32 @@ fn starting_values(module_args: &[&[u8]]) -> Result<(usize, bool), String> {
         };
         if name.eq_ignore_ascii_case(b"default-algorithm") {
             let chosen = args::algorithm(value).map_err(|e| e.message())?;
-            algorithm = Algorithm::ALL
+            starting.algorithm = Algorithm::ALL
                 .iter()
                 .position(|a| *a == chosen)
                 .unwrap_or(0);
         } else if name.eq_ignore_ascii_case(b"cell-compat") {
-            cell = match value.to_ascii_lowercase().as_slice() {
-                b"yes" => true,
-                b"no" => false,
-                _ => return Err("module argument cell-compat must be yes or no".into()),
-            };
+            starting.cell = yes_or_no("cell-compat", value)?;
+        } else if name.eq_ignore_ascii_case(b"notify-denied") {
+            starting.notify_denied = yes_or_no("notify-denied", value)?;
         } else {
             return Err(format!(
-                "unknown module argument {}, expected default-algorithm or cell-compat",
+                "unknown module argument {}, expected default-algorithm, cell-compat or \
+                 notify-denied",
                 shown(name)
             ));
         }
         rest = tail;
     }
-    Ok((algorithm, cell))
+    Ok(starting)
+}
+
+fn yes_or_no(name: &str, value: &[u8]) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_slice() {
+        b"yes" => Ok(true),
+        b"no" => Ok(false),
+        _ => Err(format!("module argument {name} must be yes or no")),
+    }
 }
 
 fn shown(bytes: &[u8]) -> String {
@@ -142,5 +182,19 @@ unsafe extern "C" fn set_cell_compat(
     _err: *mut RString,
 ) -> c_int {
     CELL_COMPAT.store(value != 0, Ordering::Relaxed);
+    raw::REDISMODULE_OK as c_int
+}
+
+unsafe extern "C" fn get_notify_denied(_name: *const c_char, _privdata: *mut c_void) -> c_int {
+    c_int::from(NOTIFY_DENIED.load(Ordering::Relaxed))
+}
+
+unsafe extern "C" fn set_notify_denied(
+    _name: *const c_char,
+    value: c_int,
+    _privdata: *mut c_void,
+    _err: *mut RString,
+) -> c_int {
+    NOTIFY_DENIED.store(value != 0, Ordering::Relaxed);
     raw::REDISMODULE_OK as c_int
 }

@@ -12,6 +12,7 @@ mod commands;
 mod config;
 mod limiter;
 mod metrics;
+mod notify;
 mod packed;
 mod propagation;
 mod store;
@@ -49,8 +50,14 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     store::remember_type();
     // Keys are signalled as modified only when a command changed them (a denied hit does not).
     // IO errors while loading are reported by returning no value, which rdb_load does.
-    let options = raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED
+    let mut options = raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED
         | raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS;
+    if api::has_atomic_slot_migration(ctx.ctx) {
+        // Valkey moves slots by sending their keys as the AOF rewrite writes them, then the
+        // changes made meanwhile as they are replicated: both are what the module writes
+        // anyway (RL.SETSTATE, with its key declared so the change follows its slot).
+        options |= api::VALKEY_OPTION_ATOMIC_SLOT_MIGRATION;
+    }
     api::call!(RedisModule_SetModuleOptions(ctx.ctx, options as i32) else ());
     let module_args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     if let Err(e) = config::load(ctx.ctx, &module_args) {
@@ -62,6 +69,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         return Status::Err;
     }
     if let Err(e) = propagation::follow(ctx.ctx) {
+        ctx.log_warning(&format!("rl: {e}"));
+        return Status::Err;
+    }
+    if let Err(e) = notify::follow_restores(ctx.ctx) {
         ctx.log_warning(&format!("rl: {e}"));
         return Status::Err;
     }

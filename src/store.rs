@@ -8,7 +8,7 @@
 //! reaches the same bytes whatever its clock says. When nothing could receive the effect (see
 //! `propagation`), the change is only counted.
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -18,7 +18,7 @@ use redis_module::raw;
 use crate::api::{call, Key, RString};
 use crate::limiter::{Invalid, State};
 use crate::{codec, packed};
-use crate::{metrics, propagation};
+use crate::{metrics, notify, propagation};
 
 /// The data type's name as `TYPE` shows it (Redis wants exactly 9 characters).
 pub const TYPE_NAME: &str = "ratelimit";
@@ -102,9 +102,10 @@ pub fn check(state: &State) -> Result<(), Unstorable> {
     }
 }
 
-/// Stores `state` at the key in place of `stored` (what `read` returned), sets its TTL, and
-/// propagates the change. A state that carries no information deletes the key instead.
-pub fn write(key: &Key, stored: &Stored, state: State) -> Result<(), Unstorable> {
+/// Stores `state` at the key in place of `stored` (what `read` returned), sets its TTL,
+/// announces the change as `event` and propagates it. A state that carries no information
+/// deletes the key instead.
+pub fn write(key: &Key, stored: &Stored, state: State, event: &CStr) -> Result<(), Unstorable> {
     let Some(expires_at) = state.expires_at() else {
         delete(key, stored.state.is_some());
         return Ok(());
@@ -133,6 +134,7 @@ pub fn write(key: &Key, stored: &Stored, state: State) -> Result<(), Unstorable>
         key.set_expire_at(expire_ms);
     }
     key.signal_modified();
+    notify::changed(key.ctx(), event, key.name());
     replicate_state(key, &state);
     Ok(())
 }
@@ -143,6 +145,7 @@ fn delete(key: &Key, existed: bool) {
     }
     key.delete();
     key.signal_modified();
+    notify::deleted(key.ctx(), key.name());
     if propagation::has_listeners() {
         metrics::record_change(true);
         call!(RedisModule_Replicate(key.ctx(), c"DEL".as_ptr(), c"s".as_ptr(), key.name()) else 0);
@@ -194,7 +197,9 @@ pub fn apply(
     replayed: bool,
 ) -> Result<(), Unstorable> {
     match state.expires_at() {
-        Some(at) if replayed || at.ceil_millis() > now_ms => write(key, stored, state),
+        Some(at) if replayed || at.ceil_millis() > now_ms => {
+            write(key, stored, state, notify::SET_STATE)
+        }
         _ => {
             delete(key, stored.state.is_some());
             Ok(())

@@ -2,13 +2,13 @@
 //! answer.
 
 use crate::api::{self, Ctx, RString};
-use crate::metrics;
+use crate::{metrics, notify};
 
 pub fn run(ctx: Ctx, argv: &[RString]) {
     let Some((key, params)) = super::key_and_limit(ctx, argv) else {
         return;
     };
-    match super::hit_key(ctx, key, &params) {
+    match super::hit_key(ctx, key, &params, notify::HIT) {
         Ok(decision) => {
             metrics::record(decision.allowed);
             api::reply_integers(ctx, &super::decision_fields(&decision));

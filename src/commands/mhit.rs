@@ -14,7 +14,7 @@ use crate::args::{self, ArgError, Limits, MAX_KEYS};
 use crate::bounded::Bounded;
 use crate::limiter::{self, multi, Decision, Params, State};
 use crate::store::{self, Stored, WrongType};
-use crate::{config, metrics};
+use crate::{config, metrics, notify};
 
 /// How RL.MHIT uses its keys (REDISMODULE_CMD_KEY_* flags).
 pub const KEY_FLAGS: u32 =
@@ -78,7 +78,7 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
     }
     for ((key, stored), write) in keys.iter().zip(writes.as_slice()) {
         if let Some(state) = write {
-            if let Err(e) = store::write(key, stored, *state) {
+            if let Err(e) = store::write(key, stored, *state, notify::MULTI_HIT) {
                 return Failure::from(e).reply(ctx);
             }
         }
@@ -88,6 +88,11 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
         return api::reply_error(ctx, "ERR RL.MHIT needs at least one key");
     };
     metrics::record(overall.allowed);
+    if !overall.allowed {
+        if let Some((key, _)) = keys.get(deciding) {
+            notify::denied(ctx, key.name());
+        }
+    }
     let [allowed, limit, remaining, retry, reset] = super::decision_fields(&overall);
     api::reply_integers(
         ctx,

@@ -8,7 +8,7 @@ mod registry;
 mod set_state;
 mod throttle;
 
-use std::ffi::c_int;
+use std::ffi::{c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use redis_module::raw;
@@ -16,7 +16,7 @@ use redis_module::raw;
 use crate::api::{self, Ctx, Key, RString};
 use crate::limiter::{self, Decision, Params, Retry};
 use crate::store::{self, Unstorable, WrongType};
-use crate::{args, config};
+use crate::{args, config, notify};
 
 pub use registry::register;
 
@@ -84,13 +84,17 @@ impl Failure {
     }
 }
 
-/// The core of every consuming command: open the key, decide, store what changed.
-fn hit_key(ctx: Ctx, key: RString, params: &Params) -> Result<Decision, Failure> {
-    let key = Key::open(ctx, key, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE);
+/// The core of every consuming command: open the key, decide, store what changed (announced
+/// as `event`).
+fn hit_key(ctx: Ctx, name: RString, params: &Params, event: &CStr) -> Result<Decision, Failure> {
+    let key = Key::open(ctx, name, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE);
     let stored = store::read(&key)?;
     let outcome = limiter::hit(stored.get(), params, api::now());
     if let Some(state) = outcome.write() {
-        store::write(&key, &stored, state)?;
+        store::write(&key, &stored, state, event)?;
+    }
+    if !outcome.decision.allowed {
+        notify::denied(ctx, name);
     }
     Ok(outcome.decision)
 }

@@ -29,9 +29,15 @@ struct Command {
     name: &'static CStr,
     func: CommandFn,
     flags: &'static CStr,
+    /// Callable only by the server itself (its primary link, the AOF, MULTI/EXEC replay) on
+    /// servers with module internal commands (Redis 8.0+); an ordinary command elsewhere.
+    internal: bool,
     /// Built-in ACL categories matching the flags (the server derives none for module
-    /// commands); the module's own category is added to them.
+    /// commands).
     acl_categories: &'static str,
+    /// Whether it joins the module's own category, `@ratelimit`: the commands a client that
+    /// may only rate-limit needs.
+    rate_limiting: bool,
     summary: &'static CStr,
     complexity: &'static CStr,
     /// Negative: at least that many arguments, the name included.
@@ -142,7 +148,9 @@ const COMMANDS: &[Command] = &[
         name: c"rl.hit",
         func: rl_hit,
         flags: c"write deny-oom fast",
+        internal: false,
         acl_categories: "write fast",
+        rate_limiting: true,
         summary: c"Counts a request against a rate limit and answers whether it is allowed, \
                    with the remaining capacity and the time to wait",
         complexity: c"O(1)",
@@ -154,7 +162,9 @@ const COMMANDS: &[Command] = &[
         name: c"rl.peek",
         func: rl_peek,
         flags: c"readonly fast",
+        internal: false,
         acl_categories: "read fast",
+        rate_limiting: true,
         summary: c"Answers what RL.HIT would, without consuming or writing anything",
         complexity: c"O(1)",
         arity: -4,
@@ -165,7 +175,9 @@ const COMMANDS: &[Command] = &[
         name: c"rl.mhit",
         func: rl_mhit,
         flags: c"write deny-oom getkeys-api",
+        internal: false,
         acl_categories: "write slow",
+        rate_limiting: true,
         summary: c"Counts a request against several rate limits at once: all admit and consume \
                    it, or none does",
         complexity: c"O(N) where N is the number of keys",
@@ -198,7 +210,11 @@ const COMMANDS: &[Command] = &[
         name: c"rl.setstate",
         func: rl_setstate,
         flags: c"write deny-oom",
-        acl_categories: "write slow",
+        internal: true,
+        // Replication plumbing, like PSYNC and REPLCONF: not for clients that may only
+        // rate-limit, who could otherwise write back a lapsed state.
+        acl_categories: "write slow admin dangerous",
+        rate_limiting: false,
         summary:
             c"Stores a rate limiter state: the effect RL commands send to replicas and the AOF",
         complexity: c"O(1)",
@@ -216,7 +232,9 @@ const CELL_COMMAND: Command = Command {
     name: c"cl.throttle",
     func: cl_throttle,
     flags: c"write deny-oom fast",
+    internal: false,
     acl_categories: "write fast",
+    rate_limiting: true,
     summary: c"redis-cell compatible GCRA rate limiting",
     complexity: c"O(1)",
     arity: -5,
@@ -255,16 +273,23 @@ fn register_one(ctx: Ctx, command: &Command, category: Option<&CStr>) -> Result<
         Keys::First(_) => (1, 1, 1),
         Keys::Counted(_) => (0, 0, 0),
     };
-    let created = call!(RedisModule_CreateCommand(
-        ctx,
-        command.name.as_ptr(),
-        Some(command.func),
-        command.flags.as_ptr(),
-        first,
-        last,
-        step,
-    ) else 1);
-    if created != raw::REDISMODULE_OK as c_int {
+    let create = |flags: &CStr| {
+        call!(RedisModule_CreateCommand(
+            ctx,
+            command.name.as_ptr(),
+            Some(command.func),
+            flags.as_ptr(),
+            first,
+            last,
+            step,
+        ) else 1)
+            == raw::REDISMODULE_OK as c_int
+    };
+    // Servers without internal commands refuse the flag, registering nothing.
+    let internal_flags = CString::new(format!("{} internal", command.flags.to_string_lossy()))
+        .map_err(|e| e.to_string())?;
+    let created = (command.internal && create(&internal_flags)) || create(command.flags);
+    if !created {
         return Err(format!("could not create command {name}"));
     }
     let handle =
@@ -276,9 +301,15 @@ fn register_one(ctx: Ctx, command: &Command, category: Option<&CStr>) -> Result<
         return Err(format!("could not set the command info of {name}"));
     }
     if let Some(category) = category {
-        let categories = format!("{} {}", command.acl_categories, category.to_string_lossy());
+        let mut categories = command.acl_categories.to_string();
+        if command.rate_limiting {
+            categories = format!("{categories} {}", category.to_string_lossy());
+        }
         let categories = CString::new(categories).map_err(|e| e.to_string())?;
-        call!(RedisModule_SetCommandACLCategories(handle, categories.as_ptr()) else 0);
+        let set = call!(RedisModule_SetCommandACLCategories(handle, categories.as_ptr()) else 1);
+        if set != raw::REDISMODULE_OK as c_int {
+            return Err(format!("could not set the ACL categories of {name}"));
+        }
     }
     Ok(())
 }

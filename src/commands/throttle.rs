@@ -7,7 +7,7 @@
 
 use crate::api::{self, Ctx, RString};
 use crate::limiter::{Decision, Retry};
-use crate::{args, metrics};
+use crate::{args, metrics, notify};
 
 pub fn run(ctx: Ctx, argv: &[RString]) {
     let (key, max_burst, count, period, quantity) = match argv {
@@ -25,7 +25,7 @@ pub fn run(ctx: Ctx, argv: &[RString]) {
         Ok(params) => params,
         Err(e) => return api::reply_error(ctx, &e.message()),
     };
-    match super::hit_key(ctx, *key, &params) {
+    match super::hit_key(ctx, *key, &params, notify::THROTTLE) {
         Ok(decision) => {
             metrics::record(decision.allowed);
             api::reply_integers(ctx, &cell_fields(&decision));
