@@ -112,8 +112,7 @@ fn is_valkey(ctx: Ctx) -> bool {
     if info.is_null() {
         return false;
     }
-    let version =
-        call!(RedisModule_ServerInfoGetFieldC(info, c"valkey_version".as_ptr()) else std::ptr::null());
+    let version = call!(RedisModule_ServerInfoGetFieldC(info, c"valkey_version".as_ptr()) else std::ptr::null());
     call!(RedisModule_FreeServerInfo(ctx, info) else ());
     !version.is_null()
 }

@@ -27,7 +27,10 @@ fn a_step_back_keeps_the_units_in_use_and_no_more() {
     let server = Server::start_with(clock.options(Options::default()), &dir);
     let mut con = server.conn();
     for algo in ALGORITHMS {
-        assert_eq!(hit_with(&mut con, algo.as_bytes(), 10, "60", &["ALGO", algo])[..3], [1, 10, 9]);
+        assert_eq!(
+            hit_with(&mut con, algo.as_bytes(), 10, "60", &["ALGO", algo])[..3],
+            [1, 10, 9]
+        );
     }
     clock.shift(-HOUR_US);
     clock.wait_seen(&mut con);
@@ -35,7 +38,10 @@ fn a_step_back_keeps_the_units_in_use_and_no_more() {
         let reply = hit_with(&mut con, algo.as_bytes(), 10, "60", &["ALGO", algo]);
         assert_eq!(reply[..3], [1, 10, 8], "{algo}");
         assert!(reply[4] <= 120_000, "{algo}: {reply:?}");
-        assert!((reply[4] - pttl(&mut con, algo)).abs() <= 2, "{algo}: {reply:?}");
+        assert!(
+            (reply[4] - pttl(&mut con, algo)).abs() <= 2,
+            "{algo}: {reply:?}"
+        );
     }
 }
 
@@ -50,7 +56,10 @@ fn after_a_step_back_retry_after_is_honoured() {
     clock.wait_seen(&mut con);
     for algo in ALGORITHMS {
         for _ in 0..5 {
-            assert_eq!(hit_with(&mut con, algo.as_bytes(), 5, "60", &["ALGO", algo])[0], 1);
+            assert_eq!(
+                hit_with(&mut con, algo.as_bytes(), 5, "60", &["ALGO", algo])[0],
+                1
+            );
         }
     }
     clock.advance(-HOUR_US);
@@ -59,8 +68,14 @@ fn after_a_step_back_retry_after_is_honoured() {
     for algo in ALGORITHMS {
         let reply = hit_with(&mut con, algo.as_bytes(), 5, "60", &["ALGO", algo]);
         assert_eq!(reply[0], 0, "{algo}");
-        assert!(reply[3] > 0 && reply[3] <= 60_000, "{algo} waits at most a window: {reply:?}");
-        assert!((reply[4] - pttl(&mut con, algo)).abs() <= 1, "{algo}: {reply:?}");
+        assert!(
+            reply[3] > 0 && reply[3] <= 60_000,
+            "{algo} waits at most a window: {reply:?}"
+        );
+        assert!(
+            (reply[4] - pttl(&mut con, algo)).abs() <= 1,
+            "{algo}: {reply:?}"
+        );
         waits.push((algo, reply[3]));
     }
     waits.sort_by_key(|w| w.1);
@@ -73,7 +88,10 @@ fn after_a_step_back_retry_after_is_honoured() {
         waited = wait;
         clock.wait_seen(&mut con);
         let reply = hit_with(&mut con, algo.as_bytes(), 5, "60", &["ALGO", algo]);
-        assert_eq!(reply[0], 1, "{algo} admitted after waiting {wait} ms: {reply:?}");
+        assert_eq!(
+            reply[0], 1,
+            "{algo} admitted after waiting {wait} ms: {reply:?}"
+        );
     }
 }
 
@@ -90,24 +108,48 @@ fn a_failover_to_a_replica_whose_clock_is_behind() {
     );
     let replica = Server::start();
     let (mut p, mut r) = (primary.conn(), replica.conn());
-    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(primary.port).query(&mut r).unwrap();
-    assert!(wait_until(30, || info_field(&mut r, "replication", "master_link_status") == "up"));
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut r)
+        .unwrap();
+    assert!(wait_until(30, || info_field(
+        &mut r,
+        "replication",
+        "master_link_status"
+    ) == "up"));
     for algo in ALGORITHMS {
         let full = format!("full:{algo}");
         for _ in 0..5 {
             hit_with(&mut p, full.as_bytes(), 5, "60", &["ALGO", algo]);
         }
-        hit_with(&mut p, format!("one:{algo}").as_bytes(), 10, "60", &["ALGO", algo]);
+        hit_with(
+            &mut p,
+            format!("one:{algo}").as_bytes(),
+            10,
+            "60",
+            &["ALGO", algo],
+        );
     }
     let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
     assert_eq!(acked, 1);
-    let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut r).unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut r)
+        .unwrap();
     for algo in ALGORITHMS {
         let full = format!("full:{algo}");
         let reply = hit_with(&mut r, full.as_bytes(), 5, "60", &["ALGO", algo]);
         assert_eq!(reply[0], 0, "{algo}");
-        assert!(reply[3] <= 60_000, "{algo} waits no more than a window: {reply:?}");
-        assert!((reply[4] - pttl(&mut r, &full)).abs() <= 2, "{algo}: {reply:?}");
+        assert!(
+            reply[3] <= 60_000,
+            "{algo} waits no more than a window: {reply:?}"
+        );
+        assert!(
+            (reply[4] - pttl(&mut r, &full)).abs() <= 2,
+            "{algo}: {reply:?}"
+        );
         let one = format!("one:{algo}");
         let reply = hit_with(&mut r, one.as_bytes(), 10, "60", &["ALGO", algo]);
         assert_eq!(reply[..3], [1, 10, 8], "{algo}");
@@ -129,9 +171,36 @@ fn a_state_dated_far_ahead_weighs_what_it_weighed_at_its_own_instant() {
     let window = 60_000_000;
     let usage = |as_of: u64| {
         [
-            ("SLIDING", State::Sliding { window, as_of, into: 1_000_000, current: 4, previous: 3 }),
-            ("FIXED", State::Fixed { window, as_of, into: 1_000_000, count: 5 }),
-            ("GCRA", State::Bucket { window, limit: 5, burst: 5, as_of, drain: 50_000_000, frac: 3 }),
+            (
+                "SLIDING",
+                State::Sliding {
+                    window,
+                    as_of,
+                    into: 1_000_000,
+                    current: 4,
+                    previous: 3,
+                },
+            ),
+            (
+                "FIXED",
+                State::Fixed {
+                    window,
+                    as_of,
+                    into: 1_000_000,
+                    count: 5,
+                },
+            ),
+            (
+                "GCRA",
+                State::Bucket {
+                    window,
+                    limit: 5,
+                    burst: 5,
+                    as_of,
+                    drain: 50_000_000,
+                    frac: 3,
+                },
+            ),
         ]
     };
     for ((algo, ahead), (_, on_time)) in usage(MAX_INSTANT_US).into_iter().zip(usage(now)) {
@@ -141,7 +210,10 @@ fn a_state_dated_far_ahead_weighs_what_it_weighed_at_its_own_instant() {
         let b = hit_with(&mut con, b"on-time", 5, "60", &["ALGO", algo]);
         assert_eq!(a[..3], b[..3], "{algo}");
         // Valkey adds up to a millisecond of its own to a frozen clock.
-        assert!((a[3] - b[3]).abs() <= 1 && (a[4] - b[4]).abs() <= 1, "{algo}: {a:?} {b:?}");
+        assert!(
+            (a[3] - b[3]).abs() <= 1 && (a[4] - b[4]).abs() <= 1,
+            "{algo}: {a:?} {b:?}"
+        );
         assert!((a[4] - pttl(&mut con, "ahead")).abs() <= 1, "{algo}: {a:?}");
     }
 }

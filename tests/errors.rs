@@ -51,7 +51,10 @@ fn wrong_arity() {
         assert_error(&mut con, args, "ERR wrong number of arguments");
     }
     if !server.has_internal_commands() {
-        for args in [&[&b"RL.SETSTATE"[..], b"k"][..], &[b"RL.SETSTATE", b"k", b"x", b"y"]] {
+        for args in [
+            &[&b"RL.SETSTATE"[..], b"k"][..],
+            &[b"RL.SETSTATE", b"k", b"x", b"y"],
+        ] {
             assert_error(&mut con, args, "ERR wrong number of arguments");
         }
     }
@@ -215,7 +218,11 @@ fn setstate_validates_what_it_stores() {
     let mut con = server.conn();
     if server.has_internal_commands() {
         // Only the server itself may call it there (see tests/registration.rs).
-        assert_error(&mut con, &[b"RL.SETSTATE", b"k", &valid_state()], "ERR unknown command");
+        assert_error(
+            &mut con,
+            &[b"RL.SETSTATE", b"k", &valid_state()],
+            "ERR unknown command",
+        );
         return;
     }
     let mut bad_version = valid_state();
@@ -229,7 +236,10 @@ fn setstate_validates_what_it_stores() {
         (&b""[..], "its length does not match its kind"),
         (b"garbage", "unknown format version 103"),
         (&bad_version, "unknown format version 9"),
-        (&zero_window, "invalid state: the window is outside 1ms to 36500d"),
+        (
+            &zero_window,
+            "invalid state: the window is outside 1ms to 36500d",
+        ),
         (&empty, "invalid state: it holds no usage"),
         (short, "its length does not match its kind"),
     ] {

@@ -11,10 +11,19 @@ use proptest::test_runner::{Config, TestRunner};
 
 /// A value in `low..=high`, often at or next to an edge.
 fn edgy(low: u64, high: u64) -> BoxedStrategy<u64> {
-    let mut edges = vec![low, high, (low + 1).min(high), high.saturating_sub(1).max(low)];
+    let mut edges = vec![
+        low,
+        high,
+        (low + 1).min(high),
+        high.saturating_sub(1).max(low),
+    ];
     for bits in [21u32, 32, 33, 42, 44, 52, 53] {
         let e = 1u64 << bits;
-        edges.extend([e - 1, e, e + 1].into_iter().filter(|e| (low..=high).contains(e)));
+        edges.extend(
+            [e - 1, e, e + 1]
+                .into_iter()
+                .filter(|e| (low..=high).contains(e)),
+        );
     }
     prop_oneof![proptest::sample::select(edges), low..=high].boxed()
 }
@@ -31,8 +40,15 @@ fn state() -> impl Strategy<Value = State> {
         edgy(1, MAX_WINDOW_US / 1000).prop_map(|ms| ms * 1000),
         edgy(1000, MAX_WINDOW_US),
     ];
-    (0u8..3, window, as_of, edgy(0, MAX_LIMIT), edgy(1, MAX_LIMIT), any::<u64>()).prop_flat_map(
-        |(kind, window, as_of, a, b, seed)| {
+    (
+        0u8..3,
+        window,
+        as_of,
+        edgy(0, MAX_LIMIT),
+        edgy(1, MAX_LIMIT),
+        any::<u64>(),
+    )
+        .prop_flat_map(|(kind, window, as_of, a, b, seed)| {
             let into = edgy(0, window - 1);
             match kind {
                 0 => (into, Just(a), Just(b))
@@ -76,8 +92,7 @@ fn state() -> impl Strategy<Value = State> {
                         .boxed()
                 }
             }
-        },
-    )
+        })
 }
 
 /// The arguments of one RL.HIT or RL.PEEK after the key: any algorithm, limit, window, burst
@@ -131,7 +146,9 @@ fn planted_states_stay_loadable() {
             let mut con = con.borrow_mut();
             let con = &mut *con;
             let _: () = redis::cmd("FLUSHALL").query(con).unwrap();
-            let names: Vec<Vec<u8>> = (0..planted.len()).map(|i| format!("k{i}").into_bytes()).collect();
+            let names: Vec<Vec<u8>> = (0..planted.len())
+                .map(|i| format!("k{i}").into_bytes())
+                .collect();
             for (name, state) in names.iter().zip(&planted) {
                 plant(con, name, 0, &state.bytes())
                     .map_err(|e| TestCaseError::fail(format!("{state:?} refused: {e}")))?;
@@ -142,20 +159,30 @@ fn planted_states_stay_loadable() {
                 let reply = redis::cmd(command).arg(name).arg(&args).query::<Value>(con);
                 if let Err(e) = &reply {
                     let text = error_text(e);
-                    prop_assert!(text.starts_with("ERR") && !text.contains("internal"), "{command} {args:?}: {text}");
+                    prop_assert!(
+                        text.starts_with("ERR") && !text.contains("internal"),
+                        "{command} {args:?}: {text}"
+                    );
                 }
             }
             // Each key's own DUMP restores, and a reload brings every key back as it was.
             let mut before = Vec::new();
             for name in keys(con) {
-                let Some(payload) = dump(con, &name) else { continue };
+                let Some(payload) = dump(con, &name) else {
+                    continue;
+                };
                 let restored = redis::cmd("RESTORE")
                     .arg(b"copy")
                     .arg(0)
                     .arg(&payload)
                     .arg("REPLACE")
                     .query::<()>(con);
-                prop_assert!(restored.is_ok(), "{:?}: {:?}", String::from_utf8_lossy(&name), restored);
+                prop_assert!(
+                    restored.is_ok(),
+                    "{:?}: {:?}",
+                    String::from_utf8_lossy(&name),
+                    restored
+                );
                 let _: () = redis::cmd("DEL").arg(b"copy").query(con).unwrap();
                 let ttl: i64 = redis::cmd("PTTL").arg(&name).query(con).unwrap();
                 if ttl == -1 || ttl > 10_000 {
@@ -195,7 +222,10 @@ fn the_state_that_could_not_load_before() {
         .unwrap();
     assert_eq!(reply[..3], [1, 3, 1]);
     let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut con).unwrap();
-    assert_eq!(hit_with(&mut con, b"b", 5, "60", &["ALGO", "GCRA", "BURST", "3"])[..3], [1, 3, 0]);
+    assert_eq!(
+        hit_with(&mut con, b"b", 5, "60", &["ALGO", "GCRA", "BURST", "3"])[..3],
+        [1, 3, 0]
+    );
 }
 
 #[test]

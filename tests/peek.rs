@@ -118,8 +118,16 @@ fn peek_runs_on_a_replica_and_propagates_nothing() {
     let _: String = redis::cmd("ECHO").arg("end-of-test").query(&mut r).unwrap();
     let seen = monitor.until("end-of-test");
     let rl: Vec<&String> = seen.iter().filter(|l| l.contains("\"RL.")).collect();
-    let effects = if replica.has_internal_commands() { 0 } else { 1 };
-    assert_eq!(rl.len(), 3 + effects, "three peeks of ours, then the effect: {seen:?}");
+    let effects = if replica.has_internal_commands() {
+        0
+    } else {
+        1
+    };
+    assert_eq!(
+        rl.len(),
+        3 + effects,
+        "three peeks of ours, then the effect: {seen:?}"
+    );
     assert!(rl[..3].iter().all(|l| l.contains("RL.PEEK")), "{seen:?}");
 }
 

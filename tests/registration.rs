@@ -121,7 +121,11 @@ fn acl_key_patterns_see_the_key() {
 }
 
 fn acl_cat(con: &mut Connection, category: &str) -> Vec<String> {
-    redis::cmd("ACL").arg("CAT").arg(category).query(con).unwrap()
+    redis::cmd("ACL")
+        .arg("CAT")
+        .arg(category)
+        .query(con)
+        .unwrap()
 }
 
 /// A connection authenticated as a new user with `rules`.
@@ -136,7 +140,11 @@ fn user(server: &Server, name: &str, rules: &[&str]) -> Connection {
         .query(&mut admin)
         .unwrap();
     let mut con = server.conn();
-    let _: () = redis::cmd("AUTH").arg(name).arg("secret").query(&mut con).unwrap();
+    let _: () = redis::cmd("AUTH")
+        .arg(name)
+        .arg("secret")
+        .query(&mut con)
+        .unwrap();
     con
 }
 
@@ -149,13 +157,20 @@ fn acl_category_where_the_server_has_module_categories() {
     let mut con = server.conn();
     let categories: Vec<String> = redis::cmd("ACL").arg("CAT").query(&mut con).unwrap();
     let supported = server.has_module_acl_categories();
-    assert_eq!(categories.contains(&"ratelimit".to_string()), supported, "{categories:?}");
+    assert_eq!(
+        categories.contains(&"ratelimit".to_string()),
+        supported,
+        "{categories:?}"
+    );
     if !supported {
         return;
     }
     let members = acl_cat(&mut con, "ratelimit");
     for command in ["rl.hit", "rl.peek", "rl.mhit", "cl.throttle"] {
-        assert!(members.contains(&command.to_string()), "{command} in {members:?}");
+        assert!(
+            members.contains(&command.to_string()),
+            "{command} in {members:?}"
+        );
     }
     assert!(!members.contains(&"rl.setstate".to_string()), "{members:?}");
     assert!(acl_cat(&mut con, "write").contains(&"rl.hit".to_string()));
@@ -164,7 +179,10 @@ fn acl_category_where_the_server_has_module_categories() {
         // Replication plumbing, where operators look for it.
         for category in ["admin", "dangerous", "write"] {
             let members = acl_cat(&mut con, category);
-            assert!(members.contains(&"rl.setstate".to_string()), "{category}: {members:?}");
+            assert!(
+                members.contains(&"rl.setstate".to_string()),
+                "{category}: {members:?}"
+            );
         }
     }
 }
@@ -192,14 +210,25 @@ fn a_client_that_may_only_rate_limit_cannot_forge_a_state() {
         .arg(lapsed.bytes())
         .query::<()>(&mut con)
         .expect_err("RL.SETSTATE is not for clients that may only rate-limit");
-    let expected = if server.has_internal_commands() { "ERR unknown command" } else { "NOPERM" };
+    let expected = if server.has_internal_commands() {
+        "ERR unknown command"
+    } else {
+        "NOPERM"
+    };
     assert!(error_text(&error).starts_with(expected), "{error:?}");
-    let error = redis::cmd("DEL").arg("k").query::<i64>(&mut con).expect_err("nor DEL");
+    let error = redis::cmd("DEL")
+        .arg("k")
+        .query::<i64>(&mut con)
+        .expect_err("nor DEL");
     assert!(error_text(&error).starts_with("NOPERM"), "{error:?}");
     assert_eq!(hit(&mut con, b"k", 3, "60")[0], 0, "the limit still holds");
     if server.has_internal_commands() {
         // Hidden from clients altogether.
-        let info: Value = redis::cmd("COMMAND").arg("INFO").arg("rl.setstate").query(&mut server.conn()).unwrap();
+        let info: Value = redis::cmd("COMMAND")
+            .arg("INFO")
+            .arg("rl.setstate")
+            .query(&mut server.conn())
+            .unwrap();
         assert_eq!(info, Value::Array(vec![Value::Nil]));
     }
 }
@@ -214,9 +243,17 @@ fn on_redis_7_0_write_rules_do_not_reach_module_commands() {
     }
     let mut con = user(&server, "reader", &["~*", "+@all", "-@write"]);
     assert_eq!(hit(&mut con, b"k", 3, "60")[0], 1);
-    let mut con = user(&server, "limited", &["~*", "-@all", "+rl.hit", "+rl.peek", "+rl.mhit"]);
+    let mut con = user(
+        &server,
+        "limited",
+        &["~*", "-@all", "+rl.hit", "+rl.peek", "+rl.mhit"],
+    );
     assert_eq!(hit(&mut con, b"k", 3, "60")[0], 1);
-    let error = redis::cmd("RL.SETSTATE").arg("k").arg("x").query::<()>(&mut con).expect_err("not granted");
+    let error = redis::cmd("RL.SETSTATE")
+        .arg("k")
+        .arg("x")
+        .query::<()>(&mut con)
+        .expect_err("not granted");
     assert!(error_text(&error).starts_with("NOPERM"), "{error:?}");
 }
 

@@ -48,7 +48,9 @@ impl Clock {
 
     /// `options` for a server that runs on this clock.
     pub fn options(&self, mut options: Options) -> Options {
-        options.env.push(("LD_PRELOAD".into(), library().display().to_string()));
+        options
+            .env
+            .push(("LD_PRELOAD".into(), library().display().to_string()));
         options
             .env
             .push(("CLOCKSHIFT_FILE".into(), self.path.display().to_string()));
@@ -105,7 +107,11 @@ impl Clock {
             if seen.abs_diff(self.expected()) <= 5_000 {
                 return;
             }
-            assert!(Instant::now() < deadline, "the server's clock reads {seen}, not {}", self.expected());
+            assert!(
+                Instant::now() < deadline,
+                "the server's clock reads {seen}, not {}",
+                self.expected()
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
     }

@@ -208,7 +208,12 @@ impl Server {
     /// True on servers with module ACL categories (Redis 7.4+, Valkey 8+).
     pub fn has_module_acl_categories(&self) -> bool {
         let (flavour, v) = self.version();
-        v.as_slice() >= if flavour == "valkey" { [8].as_slice() } else { [7, 4].as_slice() }
+        v.as_slice()
+            >= if flavour == "valkey" {
+                [8].as_slice()
+            } else {
+                [7, 4].as_slice()
+            }
     }
 
     /// True on servers with a per-command time snapshot (Redis 7.2+, Valkey).
