@@ -83,9 +83,8 @@ fn after_a_step_back_retry_after_is_honoured() {
     for (algo, wait) in waits {
         // Valkey adds up to a millisecond of its own to a frozen clock: waiting that much
         // longer covers it (the exact wait is proven by the limiter's property tests).
-        clock.advance((wait - waited) * 1000 + 1000);
+        clock.advance((wait + 1 - waited) * 1000);
         waited = wait + 1;
-        waited = wait;
         clock.wait_seen(&mut con);
         let reply = hit_with(&mut con, algo.as_bytes(), 5, "60", &["ALGO", algo]);
         assert_eq!(
