@@ -17,7 +17,7 @@ class Decision:
     `retry_after_ms` is 0 when allowed, the wait until the same request would be admitted
     when denied, and None when it can never be admitted (its cost exceeds the capacity).
     `reset_after_ms` is the time until the limit is back to full capacity. `position` is,
-    for RL.MHIT, the 1-based index of the limit that decided. Truthy when allowed.
+    for RL.MHIT, the 1-based index of the limit that decided.
     """
 
     allowed: bool
@@ -36,9 +36,6 @@ class Decision:
     def reset_after(self) -> float:
         """Seconds until the limit is back to full capacity."""
         return self.reset_after_ms / 1000
-
-    def __bool__(self) -> bool:
-        return self.allowed
 
     @classmethod
     def from_reply(cls, reply: Any, command: str = "RL.HIT") -> Decision:

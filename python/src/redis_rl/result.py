@@ -40,9 +40,6 @@ class RateLimitResult:
     unavailable_for: float = 0.0
     """With `error`: seconds until Redis is asked again."""
 
-    def __bool__(self) -> bool:
-        return self.allowed
-
     @property
     def remaining(self) -> int | None:
         return None if self.decision is None else self.decision.remaining

@@ -1,0 +1,124 @@
+"""Fixtures: real servers of the matrix (tests/support/servers.py), started once per session
+and stopped by pid; a frozen server clock; HTTP servers in threads for the integrations.
+
+RL_SERVERS chooses the servers (scripts/test-matrix.sh runs the suite once per server); by
+default every server of the matrix is a parameter of the server fixtures.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+import servers  # noqa: E402
+from redis_rl import Decision  # noqa: E402
+
+KINDS = servers.matrix()
+# A fixed instant for frozen clocks: 2027-01-15T08:00:00Z, in microseconds.
+FROZEN_AT_US = 1_800_000_000_000_000
+
+
+@pytest.fixture(scope="session", params=KINDS, ids=[kind.id for kind in KINDS])
+def kind(request: pytest.FixtureRequest) -> servers.ServerKind:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def module_server(kind: servers.ServerKind) -> Iterator[servers.Server]:
+    """A server with the module (CL.THROTTLE registered) and a clock the tests control."""
+    server = servers.start(kind, module_args=("cell-compat", "yes"), clock=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def plain_server(kind: servers.ServerKind) -> Iterator[servers.Server]:
+    """A server without the module, as on a managed service that forbids MODULE LOAD."""
+    server = servers.start(kind, module=False, clock=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(module_server: servers.Server) -> Iterator[servers.Server]:
+    """The module server, emptied, its clock running free again after the test."""
+    module_server.client().flushall()
+    yield module_server
+    assert module_server.clock is not None
+    module_server.clock.shift(0)
+
+
+@pytest.fixture
+def client(server: servers.Server) -> Iterator[redis.Redis]:
+    connection = server.client(socket_timeout=5)
+    yield connection
+    connection.close()
+
+
+class FrozenClock:
+    """The server's clock, stopped at an instant the test moves by hand.
+
+    Valkey adds to the wall clock it reads once per event-loop turn the monotonic time
+    elapsed since (tens to hundreds of microseconds), so even frozen its instants differ
+    by less than a millisecond from command to command: times it answers in rounded-up
+    milliseconds may then be 1 ms longer (`slack_ms`). Tests check whole seconds at instants
+    away from a second's edge.
+    """
+
+    def __init__(self, server: servers.Server) -> None:
+        assert server.clock is not None
+        self.server = server
+        self.clock = server.clock
+        self.slack_ms = 1 if server.kind.name.startswith("Valkey") else 0
+        self.clock.freeze(FROZEN_AT_US)
+        self.seen()
+
+    def seen(self) -> None:
+        self.clock.wait_seen(self.server.client(socket_timeout=5), tolerance_us=1000)
+
+    def advance_ms(self, milliseconds: int) -> None:
+        self.clock.advance(milliseconds * 1000)
+        self.seen()
+
+    def assert_ms(self, actual: int | None, expected: int) -> None:
+        assert actual is not None and expected <= actual <= expected + self.slack_ms, (
+            f"{actual} ms, expected {expected} ms"
+        )
+
+    def assert_decision(self, actual: Decision, expected: Decision) -> None:
+        """Equal, but for up to `slack_ms` more in the times."""
+        assert (actual.allowed, actual.limit, actual.remaining, actual.position) == (
+            expected.allowed,
+            expected.limit,
+            expected.remaining,
+            expected.position,
+        ), f"{actual} != {expected}"
+        if expected.retry_after_ms is None:
+            assert actual.retry_after_ms is None
+        else:
+            self.assert_ms(actual.retry_after_ms, expected.retry_after_ms)
+        self.assert_ms(actual.reset_after_ms, expected.reset_after_ms)
+
+
+@pytest.fixture
+def frozen(server: servers.Server) -> FrozenClock:
+    return FrozenClock(server)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A name no other test uses."""
+    return uuid.uuid4().hex[:12]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    return servers.free_port()
