@@ -122,3 +122,13 @@ def unique() -> str:
 def closed_port() -> int:
     """A loopback port nothing listens on."""
     return servers.free_port()
+
+
+def command_calls(client: redis.Redis) -> dict[str, int]:
+    """Calls per command since the last CONFIG RESETSTAT, from INFO commandstats."""
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+def rl_calls(client: redis.Redis) -> dict[str, int]:
+    return {name: n for name, n in command_calls(client).items() if name.startswith("rl.")}

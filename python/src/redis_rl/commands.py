@@ -225,7 +225,9 @@ class RL:
     def _has_module(self) -> bool:
         try:
             client: Any = self.client
-            return any(_is_rl_module(e) for e in client.execute_command("MODULE", "LIST"))
+            options = {"target_nodes": client.get_default_node()} if self._cluster else {}
+            modules = client.execute_command("MODULE", "LIST", **options)
+            return any(_is_rl_module(entry) for entry in modules)
         except redis.ResponseError:
             # MODULE LIST is refused on managed services: ask for the command itself.
             try:
@@ -331,8 +333,13 @@ class AsyncRL:
 
     async def _has_module(self) -> bool:
         try:
-            modules = await self.client.execute_command("MODULE", "LIST")
-            return any(_is_rl_module(e) for e in modules)
+            client: Any = self.client
+            options = {}
+            if self._cluster:
+                await client.initialize()
+                options = {"target_nodes": client.get_default_node()}
+            modules = await client.execute_command("MODULE", "LIST", **options)
+            return any(_is_rl_module(entry) for entry in modules)
         except redis.ResponseError:
             try:
                 await self._module_call("RL.PEEK", ["rl:probe"], [1, 1])
@@ -348,6 +355,7 @@ class AsyncRL:
         argv = _argv(command, keys, args)
         if self._cluster:
             client = cast(redis.asyncio.cluster.RedisCluster, self.client)
+            await client.initialize()  # the slot table, on first use (then at once)
             node = client.get_node_from_key(cast(str, keys[0]))
             return await client.execute_command(*argv, target_nodes=node)
         return await self.client.execute_command(*argv)

@@ -215,11 +215,19 @@ def _connection_settings(client: Any) -> dict[str, Any]:
 
 
 def _warn_if_slow(client: Any) -> None:
-    if _connection_settings(client).get("socket_timeout") is None:
+    """Warns once per limiter when a failing Redis would hold requests for long: the first
+    request of each back-off period waits for the client's timeouts and retries."""
+    settings = _connection_settings(client)
+    timeout = settings.get("socket_timeout")
+    retry = settings.get("retry")
+    retries = retry.get_retries() if hasattr(retry, "get_retries") else 0
+    if timeout is None or timeout > 1 or retries > 1:
         log.warning(
-            "redis-rl: the Redis client has no socket_timeout: if Redis hangs, each request "
-            "waits on it. Give the limiter a URL (it sets a %.1f s timeout) or set "
-            "socket_timeout on the client",
+            "redis-rl: the Redis client waits %s for each reply and retries %d times: while "
+            "Redis hangs, a request can wait that long. Give the limiter a URL (it makes a "
+            "client with a %.1f s timeout and one retry), or set socket_timeout and retry",
+            "without limit" if timeout is None else f"{timeout} s",
+            retries,
             DEFAULT_TIMEOUT,
         )
 
