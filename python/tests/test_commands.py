@@ -68,7 +68,7 @@ def test_mhit_is_all_or_nothing_and_names_the_decider(
     before = rl.peek("{u}:sec", 2, 1)
     denied = rl.mhit(limits)
     assert (denied.allowed, denied.position, denied.remaining) == (False, 2, 0)
-    assert rl.peek("{u}:sec", 2, 1) == before  # the denied call consumed nothing
+    frozen.assert_decision(rl.peek("{u}:sec", 2, 1), before)  # the denied call consumed nothing
     assert before.allowed
 
 
