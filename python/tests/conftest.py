@@ -8,9 +8,13 @@ default every server of the matrix is a parameter of the server fixtures.
 from __future__ import annotations
 
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -133,3 +137,41 @@ def command_calls(client: redis.Redis) -> dict[str, int]:
 
 def rl_calls(client: redis.Redis) -> dict[str, int]:
     return {name: n for name, n in command_calls(client).items() if name.startswith("rl.")}
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """Serves a WSGI app with werkzeug's server in a thread; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    # A short poll: shutdown() waits for the loop to look again.
+    thread = threading.Thread(target=http.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}"
+    finally:
+        http.shutdown()
+        thread.join()
+        http.server_close()
+
+
+@contextmanager
+def serve_asgi(app: Any) -> Iterator[str]:
+    """Serves an ASGI app with uvicorn in a thread; yields its base URL."""
+    import uvicorn
+
+    port = servers.free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    http = uvicorn.Server(config)
+    thread = threading.Thread(target=http.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not http.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        http.should_exit = True
+        thread.join()
