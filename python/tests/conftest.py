@@ -61,6 +61,15 @@ def server(module_server: servers.Server) -> Iterator[servers.Server]:
 
 
 @pytest.fixture
+def plain(plain_server: servers.Server) -> Iterator[servers.Server]:
+    """The server without the module, emptied, its clock running free again after."""
+    plain_server.client().flushall()
+    yield plain_server
+    assert plain_server.clock is not None
+    plain_server.clock.shift(0)
+
+
+@pytest.fixture
 def client(server: servers.Server) -> Iterator[redis.Redis]:
     connection = server.client(socket_timeout=5)
     yield connection
@@ -116,6 +125,11 @@ class FrozenClock:
 @pytest.fixture
 def frozen(server: servers.Server) -> FrozenClock:
     return FrozenClock(server)
+
+
+@pytest.fixture
+def frozen_plain(plain: servers.Server) -> FrozenClock:
+    return FrozenClock(plain)
 
 
 @pytest.fixture

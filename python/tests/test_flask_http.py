@@ -40,8 +40,13 @@ def example(server: servers.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 def test_the_example_across_a_window(example: str, frozen: FrozenClock) -> None:
+    example_across_a_window(example, frozen)
+
+
+def example_across_a_window(url: str, frozen: FrozenClock) -> None:
+    """Ten requests, the 429, another key, the end of the window, no key: over HTTP."""
     demo = {"X-API-Key": "demo"}
-    with httpx.Client(base_url=example) as http:
+    with httpx.Client(base_url=url) as http:
         for remaining in range(9, -1, -1):
             response = http.get("/api/data", headers=demo)
             assert response.status_code == 200

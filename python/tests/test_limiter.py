@@ -14,7 +14,16 @@ from redis.retry import Retry
 
 import servers
 from conftest import FrozenClock, rl_calls
-from redis_rl import RL, AsyncRateLimiter, Limit, LimitRequest, RateLimiter, key_for, parse_rates
+from redis_rl import (
+    RL,
+    AsyncRateLimiter,
+    Limit,
+    LimitRequest,
+    RateLimiter,
+    RateLimiterUnavailable,
+    key_for,
+    parse_rates,
+)
 
 
 @pytest.fixture
@@ -164,3 +173,10 @@ def test_async_limiter(server: servers.Server, frozen: FrozenClock) -> None:
     server.client().config_resetstat()
     asyncio.run(scenario())
     assert rl_calls(server.client()) == {"rl.mhit": 3}
+
+
+def test_the_module_backend_where_there_is_none(plain: servers.Server) -> None:
+    limiter = RateLimiter(plain.url(), backend="module", on_error="raise")
+    with pytest.raises(RateLimiterUnavailable, match="unknown command") as raised:
+        limiter.hit("u", "1/minute")
+    assert isinstance(raised.value.__cause__, redis.ResponseError)
