@@ -22,8 +22,9 @@ import redis
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
-import servers  # noqa: E402
 from redis_rl import Decision  # noqa: E402
+
+import servers  # noqa: E402
 
 KINDS = servers.matrix()
 # A fixed instant for frozen clocks: 2027-01-15T08:00:00Z, in microseconds.
@@ -32,7 +33,7 @@ FROZEN_AT_US = 1_800_000_000_000_000
 
 @pytest.fixture(scope="session", params=KINDS, ids=[kind.id for kind in KINDS])
 def kind(request: pytest.FixtureRequest) -> servers.ServerKind:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 @pytest.fixture(scope="session")
@@ -140,7 +141,7 @@ def unique() -> str:
 
 def closed_port() -> int:
     """A loopback port nothing listens on."""
-    return servers.free_port()
+    return int(servers.free_port())
 
 
 def command_calls(client: redis.Redis) -> dict[str, int]:

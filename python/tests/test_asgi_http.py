@@ -4,6 +4,7 @@ event loop), with the middleware and the dependency, against real servers."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
 import httpx
 import pytest
@@ -13,10 +14,11 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-import servers
-from conftest import FrozenClock, closed_port, rl_calls, serve_asgi
 from redis_rl import AsyncRateLimiter, RateLimitResult
 from redis_rl.asgi import RateLimit, RateLimitExceeded, RateLimitMiddleware, problem_response
+
+import servers
+from conftest import FrozenClock, closed_port, rl_calls, serve_asgi
 
 PROBLEM = "application/problem+json"
 
@@ -72,18 +74,17 @@ def dependency_app(url: str) -> FastAPI:
     async def weekly() -> str:
         return "weekly"
 
+    upload_limit = RateLimit(limiter, "10/minute", cost=size)
+    plan_limit = RateLimit(limiter, key_func=api_key, plan=lambda r: r.headers.get("X-Plan"))
+
     @app.post("/upload")
     async def upload(
-        result: RateLimitResult = Depends(RateLimit(limiter, "10/minute", cost=size)),
+        result: Annotated[RateLimitResult, Depends(upload_limit)],
     ) -> dict[str, object]:
         return {"remaining": result.remaining}
 
     @app.get("/plan")
-    async def plan(
-        result: RateLimitResult = Depends(
-            RateLimit(limiter, key_func=api_key, plan=lambda r: r.headers.get("X-Plan"))
-        ),
-    ) -> dict[str, object]:
+    async def plan(result: Annotated[RateLimitResult, Depends(plan_limit)]) -> dict[str, object]:
         return {"quota": result.policy.quota if result.policy else None}
 
     return app
@@ -162,9 +163,7 @@ def test_dependency_plans(dependency_http: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(("on_error", "status"), [("allow", 200), ("deny", 503)])
-def test_middleware_with_redis_down(
-    kind: servers.ServerKind, on_error: str, status: int
-) -> None:
+def test_middleware_with_redis_down(kind: servers.ServerKind, on_error: str, status: int) -> None:
     app = middleware_app(f"redis://127.0.0.1:{closed_port()}/0", on_error=on_error)
     with serve_asgi(app) as url, httpx.Client(base_url=url) as http:
         for _ in range(4):

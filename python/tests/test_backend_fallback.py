@@ -13,9 +13,10 @@ import pytest
 import redis
 import redis.asyncio
 
+from redis_rl import RL, AsyncRateLimiter, AsyncRL, KeyLimit, RateLimiter
+
 import servers
 from conftest import FrozenClock, command_calls, serve_asgi, serve_wsgi
-from redis_rl import RL, AsyncRateLimiter, AsyncRL, KeyLimit, RateLimiter
 from test_asgi_http import middleware_app
 from test_flask_http import example_across_a_window, load_example
 
@@ -51,9 +52,9 @@ def test_typed_commands_answer_as_the_module(
     limits = [KeyLimit("{u}:a", 2, 1), KeyLimit("{u}:b", 5, 60, algo="token", burst=3)]
     for _ in range(4):
         expected = module.mhit(limits)
-        actual = script.mhit([limit._replace(key="s:" + limit.key) for limit in limits])
+        actual = script.mhit([limit._replace(key=f"s:{limit.key!s}") for limit in limits])
         frozen.assert_decision(actual, expected)
-    with pytest.raises(RuntimeError, match="CL.THROTTLE is a command of the rl module"):
+    with pytest.raises(RuntimeError, match=r"CL\.THROTTLE is a command of the rl module"):
         script.throttle("k", 1, 1, 1)
 
 
@@ -79,8 +80,7 @@ def test_the_limiter_without_the_module(
     ]
     if mode == "auto":
         assert (
-            "redis-rl: the server has no rl module; deciding with the Lua script fallback "
-            "(EVALSHA)"
+            "redis-rl: the server has no rl module; deciding with the Lua script fallback (EVALSHA)"
         ) in [r.getMessage() for r in caplog.records]
 
 

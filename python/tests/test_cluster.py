@@ -13,9 +13,10 @@ import redis.asyncio.cluster
 import redis.cluster
 from redis.crc import key_slot
 
+from redis_rl import RL, AsyncRateLimiter, AsyncRL, RateLimiter
+
 import servers
 from conftest import command_calls
-from redis_rl import RL, AsyncRL, AsyncRateLimiter, RateLimiter
 
 SLOTS = [(0, 5460), (5461, 10922), (10923, 16383)]
 
@@ -73,7 +74,7 @@ def test_commands_go_to_the_node_of_their_key(nodes: list[servers.Server]) -> No
     client = redis.cluster.RedisCluster(host="127.0.0.1", port=nodes[0].port)
     rl = RL(client)
     identities = [f"user{i}" for i in range(12)]  # spread over the three nodes
-    assert len({node_of(nodes, "{%s}" % i).port for i in identities}) == 3
+    assert len({node_of(nodes, f"{{{i}}}").port for i in identities}) == 3
     for identity in identities:
         keys = [f"{{{identity}}}:sec", f"{{{identity}}}:hour"]
         decision = rl.mhit([(keys[0], 2, 1), (keys[1], 100, 3600)])

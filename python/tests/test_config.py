@@ -46,7 +46,7 @@ def test_bad_configuration_names_the_part(mapping: dict[str, object], message: s
 
 def test_unknown_plan_without_default() -> None:
     config = LimitsConfig.from_mapping({"plans": {"free": "1/hour"}})
-    with pytest.raises(ValueError, match="no plan 'gold'.*plans: free"):
+    with pytest.raises(ValueError, match=r"no plan 'gold'.*plans: free"):
         config.plan("gold")
 
 
@@ -87,10 +87,10 @@ def test_from_files(tmp_path: Path) -> None:
     assert LimitsConfig.from_file(tmp_path / "a.toml") == expected
     assert LimitsConfig.load(str(tmp_path / "a.json")) == expected
     (tmp_path / "bad.json").write_text(json.dumps({"plans": {"pro": "many/hour"}}))
-    with pytest.raises(ValueError, match="bad.json: plans.pro: invalid rate limit 'many/hour'"):
+    with pytest.raises(ValueError, match=r"bad\.json: plans\.pro: invalid rate limit 'many/hour'"):
         LimitsConfig.from_file(tmp_path / "bad.json")
     (tmp_path / "limits.ini").write_text("")
-    with pytest.raises(ValueError, match="expected a .json, .toml, .yaml or .yml file"):
+    with pytest.raises(ValueError, match=r"expected a \.json, \.toml, \.yaml or \.yml file"):
         LimitsConfig.from_file(tmp_path / "limits.ini")
 
 
@@ -116,7 +116,7 @@ def test_resolving_declarations() -> None:
         (parse_rates("5/minute"), "default"),
         (parse_rates("5000/hour"), "plan"),
     ]
-    with pytest.raises(ValueError, match="'serch' is neither a rate.*named limits: search"):
+    with pytest.raises(ValueError, match=r"'serch' is neither a rate.*named limits: search"):
         resolve_limits("serch", config)
     with pytest.raises(ValueError, match="no limits given"):
         resolve_limits(None, LimitsConfig())

@@ -31,7 +31,7 @@ def test_mhit_position() -> None:
 
 @pytest.mark.parametrize("reply", [None, b"OK", [1, 2, 3], [1, 2, 3, 4, b"5"], [True] * 5])
 def test_malformed_replies(reply: Any) -> None:
-    with pytest.raises(ValueError, match="unexpected reply to RL.HIT"):
+    with pytest.raises(ValueError, match=r"unexpected reply to RL\.HIT"):
         Decision.from_reply(reply)
 
 

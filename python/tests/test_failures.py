@@ -12,8 +12,6 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-import servers
-from conftest import closed_port
 from redis_rl import (
     AsyncRateLimiter,
     Limit,
@@ -22,6 +20,9 @@ from redis_rl import (
     RateLimiterUnavailable,
     RateLimitResult,
 )
+
+import servers
+from conftest import closed_port
 
 
 class FakeClock:

@@ -12,12 +12,13 @@ from types import ModuleType
 import httpx
 import pytest
 import redis
-from flask import Flask, g, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from redis_rl.flask import FlaskRateLimiter
 
 import servers
 from conftest import ROOT, FrozenClock, closed_port, rl_calls, serve_wsgi
-from redis_rl.flask import FlaskRateLimiter
 
 EXAMPLE = ROOT / "examples" / "flask" / "app.py"
 PROBLEM = "application/problem+json"
@@ -84,7 +85,9 @@ def example_across_a_window(url: str, frozen: FrozenClock) -> None:
         assert anonymous.json() == {"error": "Send your API key in the X-API-Key header."}
 
 
-def test_the_example_without_redis(kind: servers.ServerKind, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_example_without_redis(
+    kind: servers.ServerKind, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Redis down: requests go through (on_error="allow"), with the policy but no count."""
     app = load_example(f"redis://127.0.0.1:{closed_port()}/0", monkeypatch).app
     with serve_wsgi(app) as url, httpx.Client(base_url=url) as http:
@@ -142,7 +145,7 @@ def build_app(client: redis.Redis, **options: object) -> tuple[Flask, FlaskRateL
 
     @app.get("/status")
     @limiter.limit("2/second;5/minute;100/day")
-    def status() -> object:
+    def status() -> Response:
         result = g.rate_limit
         return jsonify(remaining=result.remaining, policy=result.policy.name)
 
@@ -215,9 +218,7 @@ def test_costs(features: httpx.Client, frozen: FrozenClock) -> None:
     assert features.post("/upload", params={"n": 3}).status_code == 200
 
 
-def test_several_limits_one_round_trip_and_g(
-    features: httpx.Client, client: redis.Redis
-) -> None:
+def test_several_limits_one_round_trip_and_g(features: httpx.Client, client: redis.Redis) -> None:
     client.config_resetstat()
     response = features.get("/status")
     assert response.json() == {"remaining": 1, "policy": "per-second"}
@@ -246,7 +247,11 @@ def test_plans_and_named_limits(features: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("style", "present", "absent"),
     [
-        ("legacy", ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"], ["RateLimit"]),
+        (
+            "legacy",
+            ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+            ["RateLimit"],
+        ),
         ("both", ["X-RateLimit-Limit", "RateLimit", "RateLimit-Policy"], []),
         ("none", [], ["X-RateLimit-Limit", "RateLimit", "RateLimit-Policy"]),
     ],
@@ -271,7 +276,9 @@ def test_header_styles(
 def test_redis_down(kind: servers.ServerKind, on_error: str, status: int) -> None:
     app = Flask(__name__)
     limiter = FlaskRateLimiter(
-        app, redis_url=f"redis://127.0.0.1:{closed_port()}/0", on_error=on_error  # type: ignore[arg-type]
+        app,
+        redis_url=f"redis://127.0.0.1:{closed_port()}/0",
+        on_error=on_error,  # type: ignore[arg-type]
     )
 
     @app.get("/")
@@ -315,7 +322,7 @@ def test_declarations_are_checked(client: redis.Redis) -> None:
     limiter.limit("serch")(lambda: "x")
     app = Flask(__name__)
     app.config["RL_CONFIG"] = CONFIG
-    with pytest.raises(ValueError, match="'serch' is neither a rate.*named limits: search"):
+    with pytest.raises(ValueError, match=r"'serch' is neither a rate.*named limits: search"):
         limiter.init_app(app)
     with pytest.raises(ValueError, match="needs rates"):
         limiter.limit()
@@ -339,4 +346,6 @@ def test_factory_pattern_and_app_config(server: servers.Server, tmp_path: Path) 
         assert [r.status_code for r in responses] == [200, 200, 429]
         assert responses[0].headers["X-RateLimit-Limit"] == "2"
     with app.app_context():
-        assert limiter.limiter_for().client.connection_pool.connection_kwargs["socket_timeout"] == 0.5
+        client = limiter.limiter_for().client
+        assert isinstance(client, redis.Redis)
+        assert client.connection_pool.connection_kwargs["socket_timeout"] == 0.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 import pytest
 import redis
@@ -12,8 +13,6 @@ from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.retry import Retry
 
-import servers
-from conftest import FrozenClock, rl_calls
 from redis_rl import (
     RL,
     AsyncRateLimiter,
@@ -24,6 +23,9 @@ from redis_rl import (
     key_for,
     parse_rates,
 )
+
+import servers
+from conftest import FrozenClock, rl_calls
 
 
 @pytest.fixture
@@ -110,7 +112,9 @@ def test_costs(limiter: RateLimiter, client: redis.Redis, frozen: FrozenClock) -
     assert rl_calls(client) == {"rl.hit": 4}
 
 
-def test_identities_are_escaped_into_the_hash_tag(limiter: RateLimiter, client: redis.Redis) -> None:
+def test_identities_are_escaped_into_the_hash_tag(
+    limiter: RateLimiter, client: redis.Redis
+) -> None:
     minute = parse_rates("1/minute")[0]
     assert key_for("rl", "{a}", "s", minute) == "rl:{%7Ba%7D}:s:1/60"
     assert key_for("rl", "50%", "s", minute) == "rl:{50%25}:s:1/60"
@@ -118,10 +122,14 @@ def test_identities_are_escaped_into_the_hash_tag(limiter: RateLimiter, client: 
     for identity in ["{a}", "}", "", "%7Ba%7D"]:
         assert limiter.hit(identity, "1/minute;5/hour").allowed
         assert not limiter.hit(identity, "1/minute;5/hour").allowed
-    keys = {k.decode() for k in client.keys("*:1/60")}
-    assert keys == {"rl:{%7Ba%7D}:default:1/60", "rl:{%7D}:default:1/60", "rl:{%}:default:1/60",
-                    "rl:{%257Ba%257D}:default:1/60"}
-    assert len({key_slot(k) for k in client.keys("rl:{%7D}*")}) == 1
+    keys = {k.decode() for k in cast(list[bytes], client.keys("*:1/60"))}
+    assert keys == {
+        "rl:{%7Ba%7D}:default:1/60",
+        "rl:{%7D}:default:1/60",
+        "rl:{%}:default:1/60",
+        "rl:{%257Ba%257D}:default:1/60",
+    }
+    assert len({key_slot(k) for k in cast(list[bytes], client.keys("rl:{%7D}*"))}) == 1
 
 
 def test_key_prefix(client: redis.Redis) -> None:
@@ -143,6 +151,7 @@ def test_auto_backend_logs_once(client: redis.Redis, caplog: pytest.LogCaptureFi
 
 def test_url_client_has_a_short_timeout(server: servers.Server) -> None:
     limiter = RateLimiter(server.url())
+    assert isinstance(limiter.client, redis.Redis)
     settings = limiter.client.connection_pool.connection_kwargs
     assert settings["socket_timeout"] == 0.5 and settings["socket_connect_timeout"] == 0.5
     assert limiter.hit("u", "1/second").allowed

@@ -220,7 +220,7 @@ def _warn_if_slow(client: Any) -> None:
     settings = _connection_settings(client)
     timeout = settings.get("socket_timeout")
     retry = settings.get("retry")
-    retries = retry.get_retries() if hasattr(retry, "get_retries") else 0
+    retries = retry.get_retries() if retry is not None and hasattr(retry, "get_retries") else 0
     if timeout is None or timeout > 1 or retries > 1:
         log.warning(
             "redis-rl: the Redis client waits %s for each reply and retries %d times: while "
