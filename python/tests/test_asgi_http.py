@@ -4,7 +4,6 @@ event loop), with the middleware and the dependency, against real servers."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
 
 import httpx
 import pytest
@@ -78,13 +77,11 @@ def dependency_app(url: str) -> FastAPI:
     plan_limit = RateLimit(limiter, key_func=api_key, plan=lambda r: r.headers.get("X-Plan"))
 
     @app.post("/upload")
-    async def upload(
-        result: Annotated[RateLimitResult, Depends(upload_limit)],
-    ) -> dict[str, object]:
+    async def upload(result: RateLimitResult = Depends(upload_limit)) -> dict[str, object]:
         return {"remaining": result.remaining}
 
     @app.get("/plan")
-    async def plan(result: Annotated[RateLimitResult, Depends(plan_limit)]) -> dict[str, object]:
+    async def plan(result: RateLimitResult = Depends(plan_limit)) -> dict[str, object]:
         return {"quota": result.policy.quota if result.policy else None}
 
     return app
