@@ -9,7 +9,6 @@ import logging
 import os
 
 from flask import Flask, abort, jsonify, make_response, request
-
 from redis_rl.flask import FlaskRateLimiter
 
 logging.basicConfig(level=logging.INFO)  # shows which backend decides, and Redis outages
