@@ -12,7 +12,7 @@ from types import ModuleType
 import httpx
 import pytest
 import redis
-from flask import Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from redis_rl.flask import FlaskRateLimiter
@@ -326,6 +326,8 @@ def test_declarations_are_checked(client: redis.Redis) -> None:
         limiter.init_app(app)
     with pytest.raises(ValueError, match="needs rates"):
         limiter.limit()
+    with pytest.raises(TypeError, match="decorates view functions"):
+        limiter.limit("1/second")(Blueprint("bp", __name__))  # type: ignore[type-var]
 
 
 def test_factory_pattern_and_app_config(server: servers.Server, tmp_path: Path) -> None:

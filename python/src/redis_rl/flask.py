@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from .commands import Algorithm, BackendName, SyncClient
@@ -313,6 +313,11 @@ class FlaskRateLimiter:
             self._check_names(declared, config)
 
         def decorate(view: F) -> F:
+            if isinstance(view, Blueprint):
+                raise TypeError(
+                    "limit() decorates view functions; for every view of a blueprint, use "
+                    "default_limits or decorate each view"
+                )
             self._route_limits.setdefault(view, []).append(declared)
             return view
 
@@ -395,11 +400,7 @@ class FlaskRateLimiter:
         result: RateLimitResult | None = g.get("rate_limit")
         if result is None:
             return response
-        style = self._state(current_app).headers
-        if style != "none":
-            for name, value in rate_limit_headers(result, style):
-                response.headers[name] = value
-        elif not result.allowed:
-            for name, value in rate_limit_headers(result, "none"):
-                response.headers[name] = value
+        # With headers="none", a refused request still gets its Retry-After.
+        for name, value in rate_limit_headers(result, self._state(current_app).headers):
+            response.headers[name] = value
         return response

@@ -300,6 +300,7 @@ class RateLimiter(_Options):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, on_error, backoff, key_prefix, clock)
+        self._owns_client = isinstance(client, str)
         if isinstance(client, str):
             client = redis.Redis.from_url(
                 client,
@@ -353,6 +354,11 @@ class RateLimiter(_Options):
         backoff.succeeded()
         return round_.conclude(calls, decisions)
 
+    def close(self) -> None:
+        """Closes the client the limiter made from a URL (one passed in stays open)."""
+        if self._owns_client:
+            self.client.close()
+
 
 class AsyncRateLimiter(_Options):
     """RateLimiter for asyncio code, over a redis.asyncio client or a URL; same options."""
@@ -370,6 +376,7 @@ class AsyncRateLimiter(_Options):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, on_error, backoff, key_prefix, clock)
+        self._owns_client = isinstance(client, str)
         if isinstance(client, str):
             client = redis.asyncio.Redis.from_url(
                 client,
@@ -421,5 +428,6 @@ class AsyncRateLimiter(_Options):
         return round_.conclude(calls, decisions)
 
     async def aclose(self) -> None:
-        """Closes the client (when the limiter made it from a URL, or otherwise)."""
-        await self.client.aclose()
+        """Closes the client the limiter made from a URL (one passed in stays open)."""
+        if self._owns_client:
+            await self.client.aclose()
