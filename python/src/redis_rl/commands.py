@@ -206,7 +206,6 @@ class RL:
         _check_backend(backend)
         self.client = client
         self._cluster = isinstance(client, redis.cluster.RedisCluster)
-        self._requested: BackendName = backend
         self._backend: ResolvedBackend | None = None if backend == "auto" else backend
         self._scripts: _ScriptLibrary | None = None
         self._lock = threading.Lock()
@@ -314,7 +313,6 @@ class AsyncRL:
         _check_backend(backend)
         self.client = client
         self._cluster = isinstance(client, redis.asyncio.cluster.RedisCluster)
-        self._requested: BackendName = backend
         self._backend: ResolvedBackend | None = None if backend == "auto" else backend
         self._scripts: _AsyncScriptLibrary | None = None
         self._lock: asyncio.Lock | None = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -174,6 +174,3 @@ class LimitsConfig:
             return self.default_plan, self.plans[self.default_plan]
         known = ", ".join(self.plans) or "none defined"
         raise ValueError(f"no plan {name!r} in the limits configuration (plans: {known})")
-
-    def names(self) -> Iterable[str]:
-        return self.limits.keys()
