@@ -1,14 +1,15 @@
 # The module's two everyday commands, each doing all set-up on a fresh Debian machine:
 #   make run    install what is missing, build, run redis-server with the module on
 #               127.0.0.1:6379 in the foreground
-#   make test   install what is missing, build, run every test (unit, property, and the
-#               integration suite on Redis 7.0, Redis 8.2 and Valkey 9.1)
+#   make test   install what is missing, build, run every test (unit, property, the
+#               integration suite on Redis 7.0, Redis 8.2 and Valkey 9.1, and the Python
+#               package's checks and tests on the same servers)
 
 MODULE := target/release/librl.so
 PORT ?= 6379
 RUN_DIR := build/run
 
-.PHONY: build run test unit matrix accuracy bench lint clean
+.PHONY: build run test unit matrix python-test python-lint accuracy bench lint clean
 
 build:
 	scripts/install-deps.sh
@@ -21,15 +22,28 @@ run: build
 
 test: build
 	scripts/install-deps.sh --servers
-	$(MAKE) unit matrix
+	$(MAKE) unit python-lint matrix
 
 # The pure limiter and the parsers, with a simulated clock and property tests.
 unit:
 	cargo test --release --lib
 
-# The integration tests against real servers, once per server of the matrix.
+# The integration tests against real servers (the module's, then the Python package's), once
+# per server of the matrix.
 matrix:
 	scripts/test-matrix.sh
+
+# The Python package alone (python/): its checks, then its tests on each server of the matrix.
+python-test: build
+	scripts/install-deps.sh --servers
+	$(MAKE) python-lint
+	scripts/test-matrix.sh --python
+
+# Formatting, lint and types of python/ (ruff, mypy --strict; settings in python/pyproject.toml).
+python-lint:
+	build/venv/bin/ruff format --check python examples
+	build/venv/bin/ruff check python examples
+	cd python && ../build/venv/bin/mypy
 
 # Replays seeded request traces through every algorithm and an exact sliding log, and
 # writes the comparison to ACCURACY.md.

