@@ -22,11 +22,12 @@ run: build
 
 test: build
 	scripts/install-deps.sh --servers
-	$(MAKE) unit python-lint matrix
+	$(MAKE) lint python-lint unit matrix
 
-# The pure limiter and the parsers, with a simulated clock and property tests.
+# The pure limiter (core/) and the module's own unit tests, with a simulated clock and
+# property tests.
 unit:
-	cargo test --release --lib
+	cargo test --release --workspace --lib
 
 # The integration tests against real servers (the module's, then the Python package's), once
 # per server of the matrix.
@@ -48,16 +49,17 @@ python-lint:
 # Replays seeded request traces through every algorithm and an exact sliding log, and
 # writes the comparison to ACCURACY.md.
 accuracy:
-	cargo test --release --lib write_accuracy_table -- --ignored --nocapture
+	cargo test --release -p rl-core --lib write_accuracy_table -- --ignored --nocapture
 
 # The side-by-side benchmark, written to BENCHMARKS.md (about 7 minutes; QUICK=1 for a
 # smoke run under a minute, written to build/BENCHMARKS-quick.md).
 bench: build
 	python3 bench/bench.py $(if $(QUICK),--quick)
 
+# Formatting and lint of the Rust code (rustfmt, clippy with warnings as errors).
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --release --workspace --all-targets -- -D warnings
 
 clean:
 	cargo clean

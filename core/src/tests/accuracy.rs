@@ -393,7 +393,7 @@ fn table() -> String {
 fn write_accuracy_table() {
     let table = table();
     println!("{table}");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ACCURACY.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ACCURACY.md");
     let doc = format!(
         "# Accuracy\n\nWritten by `make accuracy` (`cargo test --release --lib \
          write_accuracy_table -- --ignored`) from seeded traces: the same figures on every \
