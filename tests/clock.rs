@@ -12,10 +12,6 @@ use common::*;
 const ALGORITHMS: [&str; 5] = ["SLIDING", "FIXED", "TOKEN", "LEAKY", "GCRA"];
 const HOUR_US: i64 = 3_600_000_000;
 
-fn pttl(con: &mut Connection, key: &str) -> i64 {
-    redis::cmd("PTTL").arg(key).query(con).unwrap()
-}
-
 fn server_on(clock: &Clock, label: &str, options: Options) -> Server {
     Server::start_with(clock.options(options), &scratch_dir(label))
 }
@@ -107,16 +103,7 @@ fn a_failover_to_a_replica_whose_clock_is_behind() {
     );
     let replica = Server::start();
     let (mut p, mut r) = (primary.conn(), replica.conn());
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(primary.port)
-        .query(&mut r)
-        .unwrap();
-    assert!(wait_until(30, || info_field(
-        &mut r,
-        "replication",
-        "master_link_status"
-    ) == "up"));
+    attach_replica(&replica, &primary);
     for algo in ALGORITHMS {
         let full = format!("full:{algo}");
         for _ in 0..5 {
@@ -130,8 +117,7 @@ fn a_failover_to_a_replica_whose_clock_is_behind() {
             &["ALGO", algo],
         );
     }
-    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
-    assert_eq!(acked, 1);
+    settle(&mut p);
     let _: () = redis::cmd("REPLICAOF")
         .arg("NO")
         .arg("ONE")

@@ -5,9 +5,6 @@
 //! Reply: the five fields of RL.HIT for the whole request, then the 1-based position of the
 //! key whose limit decided it.
 
-use std::ffi::c_int;
-
-use redis_module::raw;
 use rl_core::bounded::Bounded;
 use rl_core::multi::decide_all;
 use rl_core::parse::{self, ArgError, Limits, MAX_KEYS};
@@ -59,14 +56,7 @@ pub const COMMAND: Command = Command {
     handler: run,
 };
 
-unsafe extern "C" fn entry(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    // SAFETY: the server calls this command's function with its context and arguments.
-    unsafe { super::guard(ctx, argv, argc, &COMMAND) }
-}
+super::entry!(COMMAND);
 
 fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
     if ctx.is_keys_position_request() {

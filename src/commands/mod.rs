@@ -87,6 +87,22 @@ impl From<Unstorable> for CommandError {
     }
 }
 
+/// Defines `entry`, the function the server calls for the command `$command`: it runs the
+/// command's handler through `guard`.
+macro_rules! entry {
+    ($command:ident) => {
+        unsafe extern "C" fn entry(
+            ctx: *mut redis_module::raw::RedisModuleCtx,
+            argv: *mut *mut redis_module::raw::RedisModuleString,
+            argc: std::ffi::c_int,
+        ) -> std::ffi::c_int {
+            // SAFETY: the server calls a command's function with its context and arguments.
+            unsafe { super::guard(ctx, argv, argc, &$command) }
+        }
+    };
+}
+use entry;
+
 /// The body of a command.
 pub type Handler = for<'a> fn(Ctx<'a>, &'a [Arg<'a>]) -> Result<Reply, CommandError>;
 

@@ -5,9 +5,6 @@
 //! have internal commands, and in `@admin @dangerous` elsewhere. Anything it accepts is a
 //! state the limiter can work with: the bytes are checked with the one validity rule.
 
-use std::ffi::c_int;
-
-use redis_module::raw;
 use rl_core::codec;
 
 use super::declaration::{arg, ArgType, Command, Keys, OVERWRITE};
@@ -36,14 +33,7 @@ pub const COMMAND: Command = Command {
     handler: run,
 };
 
-unsafe extern "C" fn entry(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    // SAFETY: the server calls this command's function with its context and arguments.
-    unsafe { super::guard(ctx, argv, argc, &COMMAND) }
-}
+super::entry!(COMMAND);
 
 fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
     let [_, key, state] = args else {

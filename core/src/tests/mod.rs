@@ -7,6 +7,7 @@ mod every_algorithm;
 mod fixed;
 mod multi;
 mod sliding;
+mod trace;
 
 use crate::{decide, Algorithm, Decision, Micros, Params, State};
 
