@@ -9,7 +9,11 @@ MODULE := target/release/librl.so
 PORT ?= 6379
 RUN_DIR := build/run
 
-.PHONY: build run test unit matrix python-test python-lint accuracy bench lint clean
+.PHONY: build run install test unit matrix python-test python-lint accuracy bench lint clean
+
+# Where `make install` puts the module (PREFIX=... to change it).
+PREFIX ?= /usr/local
+MODULE_DIR := $(PREFIX)/lib/redis/modules
 
 build:
 	scripts/install-deps.sh
@@ -19,6 +23,13 @@ run: build
 	mkdir -p $(RUN_DIR)
 	redis-server --bind 127.0.0.1 --port $(PORT) --dir $(abspath $(RUN_DIR)) \
 		--loadmodule $(abspath $(MODULE))
+
+# Copies the module to $(MODULE_DIR) and prints the line that loads it.
+install: build
+	install -d $(DESTDIR)$(MODULE_DIR)
+	install -m 0755 $(MODULE) $(DESTDIR)$(MODULE_DIR)/librl.so
+	@echo "installed $(DESTDIR)$(MODULE_DIR)/librl.so; load it with this line in redis.conf:"
+	@echo "loadmodule $(MODULE_DIR)/librl.so"
 
 test: build
 	scripts/install-deps.sh --servers
