@@ -289,8 +289,11 @@ fn decode_v2(kind: u8, fields: &[u8]) -> Result<State, DecodeError> {
     })
 }
 
+/// Version 1 states: every state module 0.1 accepted loads, as the nearest valid state. A
+/// state that held nothing (0.1 kept those when RESTORE gave them) loads as one that lapsed in
+/// 1970: it weighs on no decision, and the next hit replaces it.
 fn decode_v1(kind: u8, fields: &[u8]) -> Result<State, DecodeError> {
-    Ok(match kind {
+    let state = match kind {
         KIND_SLIDING => {
             let [window, start, current, previous] = words(fields)?;
             State::Sliding(Sliding {
@@ -321,13 +324,28 @@ fn decode_v1(kind: u8, fields: &[u8]) -> Result<State, DecodeError> {
             )?
         }
         other => return Err(DecodeError::Kind(other)),
+    };
+    Ok(match state.validate() {
+        Err(Invalid::Empty) => lapsed(),
+        _ => state,
     })
 }
 
-/// A version 1 bucket, dated at the earliest instant its TAT allows: the instant it was full.
-/// Version 1 could write a TAT past its own bound (the level capped at the burst, the fill
-/// started from the uncapped TAT); such a bucket is read as full at the latest instant allowed,
-/// so that data written then still loads.
+/// A state that lapsed in 1970: one unit in a millisecond window of the epoch.
+fn lapsed() -> State {
+    State::Sliding(Sliding {
+        window: crate::MIN_WINDOW,
+        as_of: Micros::ZERO,
+        into: Micros::ZERO,
+        current: 1,
+        previous: 0,
+    })
+}
+
+/// A version 1 bucket, dated at the instant it was full (rounded down to a microsecond, so
+/// that a bucket draining in less than one keeps its level). Version 1 could write a TAT past
+/// its own bound, or a level past its burst; such a bucket is read as full at the latest
+/// instant allowed, so that data written then still loads.
 fn bucket_from_tat(
     window: Micros,
     limit: u64,
@@ -340,9 +358,7 @@ fn bucket_from_tat(
     }
     let capacity = u128::from(burst) * window.wide();
     let tat_scaled = tat.wide() * u128::from(limit) + u128::from(tat_frac);
-    let full_at = tat_scaled
-        .saturating_sub(capacity)
-        .div_ceil(u128::from(limit));
+    let full_at = tat_scaled.saturating_sub(capacity) / u128::from(limit);
     let as_of = u64::try_from(full_at)
         .unwrap_or(u64::MAX)
         .min(MAX_INSTANT.as_micros());
