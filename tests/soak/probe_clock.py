@@ -1,0 +1,2 @@
+def run(kind, cfg, rep):
+    raise NotImplementedError

@@ -1,0 +1,426 @@
+"""Probe 1: command fuzzing.
+
+Rounds of random RL.* commands (fuzzgen.py), pipelined, plain, inside MULTI/EXEC and inside
+Lua scripts, in RESP2 and RESP3, on a server whose clock is frozen and moved by the round's
+seed, so that a seed replays exactly. Every reply is checked against the argument grammar
+(argmodel.py) and the bounds of a decision (replies.py). After every batch: the server
+answers PING; every rate-limit key has a TTL and a state its own DUMP can RESTORE; every key of
+another type keeps its value and TTL. At the end of a round DEBUG RELOAD succeeds and keeps the
+number of keys and the DEBUG DIGEST.
+
+Re-run one round: run.py --probe fuzz --server <id> --seed <seed>.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass
+
+import servers
+
+import argmodel
+import dump
+import fuzzgen
+import harness
+import replies
+import states
+from argmodel import Limit, Refused
+from report import ServerReport, log
+from resp import Connection, ConnectionLost, Error, Reply, Status
+
+PROBE = "fuzz"
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+SCRIPT = "return redis.pcall(unpack(ARGV))"
+SCRIPT_WITH_KEY = (
+    "local a = {ARGV[1], KEYS[1]} for i = 2, #ARGV do a[#a + 1] = ARGV[i] end "
+    "return redis.pcall(unpack(a))"
+)
+ARITY = {b"RL.HIT": -4, b"RL.PEEK": -4, b"RL.MHIT": -6, b"CL.THROTTLE": -5, b"RL.SETSTATE": 3}
+LUA_EXACT = 1 << 53
+WRITES = {b"RL.HIT", b"RL.MHIT", b"CL.THROTTLE", b"RL.SETSTATE"}
+CLOCK_MOVES_US = [0, 0, 1_000, 7_000, 999_000, 1_000_000, 59_000_000, 60_000_000,
+                  3_600_000_000, 86_400_000_000, -1_000_000, -3_600_000_000]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a command must be answered with."""
+
+    kind: str  # arity | error | wrongtype | decision | mhit | throttle | ok
+    name: bytes
+    error: str = ""
+    limit: Limit | None = None
+    limits: tuple[Limit, ...] = ()
+
+
+def arity_ok(name: bytes, argc: int) -> bool:
+    arity = ARITY[name]
+    return argc == arity if arity > 0 else argc >= -arity
+
+
+def expect(args: list[bytes], others: set[bytes]) -> Expect:
+    name = args[0].upper()
+    if not arity_ok(name, len(args)):
+        return Expect("arity", name)
+    try:
+        if name in (b"RL.HIT", b"RL.PEEK"):
+            limit = argmodel.hit_params(args[2:])
+            if args[1] in others:
+                return Expect("wrongtype", name)
+            return Expect("decision", name, limit=limit)
+        if name == b"RL.MHIT":
+            keys, limits = argmodel.mhit_params(args[1], args[2:])
+            if any(k in others for k in keys):
+                return Expect("wrongtype", name)
+            return Expect("mhit", name, limits=tuple(limits))
+        if name == b"CL.THROTTLE":
+            if len(args) > 6:
+                # The server's arity (-5) lets it through; the command itself refuses it.
+                return Expect("error", name, error="ERR wrong number of arguments")
+            limit = argmodel.throttle_params(args[2:])
+            if args[1] in others:
+                return Expect("wrongtype", name)
+            return Expect("throttle", name, limit=limit)
+        state = states.decode(args[2])
+        if state is None or not states.is_valid(state):
+            return Expect("error", name, error=argmodel.E_STATE_PREFIX)
+        if args[1] in others:
+            return Expect("wrongtype", name)
+        return Expect("ok", name)
+    except Refused as refused:
+        return Expect("error", name, error=refused.message)
+
+
+def problem(reply: Reply, exp: Expect, context: str) -> str | None:
+    """Why `reply` is not an acceptable answer (None when it is). `context` is plain, multi,
+    script or script_ro."""
+    if isinstance(reply, Error):
+        general = replies.error_problem(reply)
+        if general:
+            return general
+    if context == "script_ro" and exp.name in WRITES and exp.kind != "arity":
+        if isinstance(reply, Error) and "not allowed from read-only scripts" in reply.text:
+            return None
+        return f"a write command in EVAL_RO was answered {reply!r:.120}"
+    if exp.kind == "arity":
+        if isinstance(reply, Error) and reply.text.startswith("ERR") and "arg" in reply.text:
+            return None
+        return f"expected a wrong-arity error, got {reply!r:.160}"
+    if exp.kind == "error":
+        if isinstance(reply, Error) and reply.text.startswith(exp.error):
+            return None
+        return f"expected {exp.error!r}, got {reply!r:.160}"
+    if exp.kind == "wrongtype":
+        if isinstance(reply, Error) and reply.text == WRONGTYPE:
+            return None
+        return f"expected WRONGTYPE, got {reply!r:.160}"
+    if isinstance(reply, Error):
+        return f"a valid request was refused: {reply.text!r}"
+    if context.startswith("script") and isinstance(reply, list) and len(reply) in (5, 6):
+        # Lua keeps numbers as doubles: integers past 2^53 come back rounded (2^63 - 1
+        # even wraps to -2^63). That is the server's conversion, not the module's answer.
+        if any(isinstance(x, int) and abs(x) >= LUA_EXACT for x in reply):
+            return None
+    if exp.kind == "ok":
+        return None if reply == Status("OK") else f"expected OK, got {reply!r:.120}"
+    if exp.kind == "decision":
+        return replies.decision_problem(reply, exp.limit, exp.name == b"RL.HIT")
+    if exp.kind == "mhit":
+        return replies.mhit_problem(reply, list(exp.limits))
+    return replies.throttle_problem(reply, exp.limit)
+
+
+def show(args: list[bytes], limit: int = 12) -> str:
+    shown = [a[:40] for a in args[:limit]]
+    more = f" ...(+{len(args) - limit})" if len(args) > limit else ""
+    return " ".join(repr(a)[1:] for a in shown) + more
+
+
+class Unit:
+    """One element of a batch: a plain command, a MULTI/EXEC block or a script call."""
+
+    def __init__(self, context: str, commands: list[list[bytes]], expects: list[Expect]) -> None:
+        self.context = context
+        self.commands = commands
+        self.expects = expects
+
+    def wire(self) -> list[list[bytes]]:
+        if self.context == "plain":
+            return self.commands
+        if self.context == "multi":
+            return [[b"MULTI"], *self.commands, [b"EXEC"]]
+        args = self.commands[0]
+        verb = b"EVAL_RO" if self.context == "script_ro" else b"EVAL"
+        if len(args) >= 2 and args[1].startswith(b"rl:"):
+            return [[verb, SCRIPT_WITH_KEY.encode(), b"1", args[1], args[0], *args[2:]]]
+        return [[verb, SCRIPT.encode(), b"0", *args]]
+
+    def check(self, answers: list[Reply]) -> list[tuple[list[bytes], str]]:
+        """(command, problem) for every reply that is wrong."""
+        out = []
+        if self.context in ("plain", "script", "script_ro"):
+            for args, exp, reply in zip(self.commands, self.expects, answers):
+                p = problem(reply, exp, self.context)
+                if p:
+                    out.append((args, p))
+            return out
+        if answers[0] != Status("OK"):
+            out.append(([b"MULTI"], f"MULTI answered {answers[0]!r}"))
+        aborted = any(e.kind == "arity" for e in self.expects)
+        for args, exp, reply in zip(self.commands, self.expects, answers[1:-1]):
+            if exp.kind == "arity":
+                p = problem(reply, exp, "multi")
+            elif reply != Status("QUEUED"):
+                p = f"expected QUEUED, got {reply!r:.120}"
+            else:
+                p = None
+            if p:
+                out.append((args, p))
+        exec_reply = answers[-1]
+        if aborted:
+            if not (isinstance(exec_reply, Error) and exec_reply.code == "EXECABORT"):
+                out.append(([b"EXEC"], f"expected EXECABORT, got {exec_reply!r:.120}"))
+        elif not isinstance(exec_reply, list) or len(exec_reply) != len(self.commands):
+            out.append(([b"EXEC"], f"EXEC answered {exec_reply!r:.160}"))
+        else:
+            for args, exp, reply in zip(self.commands, self.expects, exec_reply):
+                p = problem(reply, exp, "multi")
+                if p:
+                    out.append((args, p))
+        return out
+
+
+class Round:
+    def __init__(self, server: servers.Server, seed: int, cfg: harness.Config,
+                 rep: ServerReport) -> None:  # fmt: skip
+        self.server = server
+        self.seed = seed
+        self.cfg = cfg
+        self.rep = rep
+        self.rng = random.Random(seed)
+        self.gen = fuzzgen.Generator(self.rng)
+        self.others = set(self.gen.others)
+        self.history: dict[bytes, deque[str]] = {}
+        self.now_us = harness.EPOCH_US + self.rng.randrange(10**12) // 1000 * 1000
+        self.expected_others: dict[bytes, tuple[bytes, int]] = {}
+        self.conn: Connection | None = None
+        self.batch = 0
+
+    def where(self) -> str:
+        return f"seed={self.seed} batch={self.batch}"
+
+    def fail(self, check: str, detail: str) -> None:
+        self.rep.fail(PROBE, check, f"{detail} [{self.where()}]")
+
+    def remember(self, args: list[bytes]) -> None:
+        keys: list[bytes] = []
+        name = args[0].upper()
+        if name == b"RL.MHIT" and len(args) > 2:
+            n = argmodel.integer(args[1]) or 0
+            keys = args[2 : 2 + min(n, 64)]
+        elif len(args) > 1:
+            keys = [args[1]]
+        for key in keys:
+            self.history.setdefault(key, deque(maxlen=12)).append(
+                f"@{self.now_us} {show(args, 16)}"
+            )
+
+    def key_history(self, key: bytes) -> str:
+        return " ; ".join(self.history.get(key, []))
+
+    # Set-up ------------------------------------------------------------------------------
+
+    def setup(self) -> Connection:
+        harness.freeze(self.server, self.now_us)
+        conn = harness.connect(self.server)
+        conn.call("FLUSHALL")
+        now_ms = self.now_us // 1000
+        setup: list[list[bytes | str | int]] = []
+        for key, kind in self.gen.others.items():
+            setup.append(
+                {
+                    "string": ["SET", key, b"v\x00\xff"],
+                    "list": ["RPUSH", key, "a", "b"],
+                    "hash": ["HSET", key, "f", "v"],
+                    "set": ["SADD", key, "m"],
+                    "zset": ["ZADD", key, "1", "m"],
+                    "stream": ["XADD", key, "1-1", "f", "v"],
+                }[kind]
+            )
+            if key.endswith(b":ttl"):
+                setup.append(["PEXPIREAT", key, now_ms + 1000 * 86_400_000])
+        conn.pipeline(setup)
+        for key in self.gen.others:
+            d, t = conn.pipeline([["DUMP", key], ["PEXPIRETIME", key]])
+            assert isinstance(d, bytes) and isinstance(t, int)
+            self.expected_others[key] = (d, t)
+        if self.rng.random() < 0.25:
+            conn.call("HELLO", "3")
+        return conn
+
+    # Batches -----------------------------------------------------------------------------
+
+    def unit(self) -> Unit:
+        roll = self.rng.random()
+        if roll < 0.08:
+            cmds = [fuzzgen.to_bytes(self.gen.command()) for _ in range(self.rng.randint(1, 6))]
+            return Unit("multi", cmds, [expect(c, self.others) for c in cmds])
+        cmd = fuzzgen.to_bytes(self.gen.command())
+        context = "plain"
+        if roll < 0.15:
+            context = "script_ro" if self.rng.random() < 0.1 else "script"
+        exp = expect(cmd, self.others)
+        if context.startswith("script") and exp.kind == "arity":
+            context = "plain"  # the script's own arity message is checked in plain form
+        return Unit(context, [cmd], [exp])
+
+    def run_batch(self, conn: Connection) -> int:
+        self.gen.now_us = self.now_us
+        units: list[Unit] = []
+        sent = 0
+        while sent < self.cfg.batch_commands:
+            unit = self.unit()
+            units.append(unit)
+            sent += len(unit.commands)
+        wire = [cmd for u in units for cmd in u.wire()]
+        answers = conn.pipeline(wire)  # type: ignore[arg-type]
+        pos = 0
+        for u in units:
+            n = len(u.wire())
+            for args in u.commands:
+                self.remember(args)
+            for args, p in u.check(answers[pos : pos + n]):
+                self.fail(f"reply ({u.context})", f"{show(args)} -> {p}")
+            pos += n
+        return sent
+
+    def move_clock(self) -> None:
+        step = self.rng.choice(CLOCK_MOVES_US)
+        if step:
+            self.now_us += step
+            harness.freeze(self.server, self.now_us)
+
+    # Invariants --------------------------------------------------------------------------
+
+    def check_keys(self, conn: Connection) -> None:
+        pong = conn.call("PING")
+        if pong not in (Status("PONG"), b"PONG"):
+            self.fail("ping", f"PING answered {pong!r}")
+        all_keys = conn.call("KEYS", "*")
+        assert isinstance(all_keys, list)
+        keys = [k for k in all_keys if isinstance(k, bytes)]
+        info = conn.pipeline(
+            [c for k in keys for c in (["TYPE", k], ["PTTL", k], ["DUMP", k], ["PEXPIRETIME", k])]
+        )
+        present = set()
+        for i, key in enumerate(keys):
+            kind, pttl, payload, at = info[4 * i : 4 * i + 4]
+            kind_name = kind.text if isinstance(kind, Status) else kind
+            present.add(key)
+            if key in self.expected_others:
+                if (payload, at) != self.expected_others[key]:
+                    self.fail("other types untouched", f"{key!r} changed: now {kind_name} "
+                              f"PEXPIRETIME {at}")  # fmt: skip
+                continue
+            if kind_name != "ratelimit":
+                self.fail("stray key", f"{key!r} of type {kind_name!r} appeared")
+                continue
+            if not isinstance(pttl, int) or pttl < 0:
+                self.fail("ttl", f"rate-limit key {key!r} has PTTL {pttl!r}; history: "
+                          f"{self.key_history(key)}")  # fmt: skip
+            if isinstance(payload, bytes):
+                self.check_dump(conn, key, payload)
+        for key in self.expected_others:
+            if key not in present:
+                self.fail("other types untouched", f"{key!r} disappeared")
+
+    def check_dump(self, conn: Connection, key: bytes, payload: bytes) -> None:
+        try:
+            state = states.decode(dump.parse(payload).state)
+        except (ValueError, IndexError, KeyError) as e:
+            self.fail("dump", f"{key!r}: unparseable DUMP {payload.hex()} ({e})")
+            return
+        described = state.describe() if state else "?"
+        restored = conn.pipeline(
+            [["RESTORE", b"soak:roundtrip", 0, payload, "REPLACE"], ["DEL", b"soak:roundtrip"]]
+        )
+        if restored[0] != Status("OK"):
+            self.fail("own DUMP restores", f"RESTORE of {key!r}'s own DUMP {payload.hex()} "
+                      f"({described}) answered {restored[0]!r}; history: "
+                      f"{self.key_history(key)}")  # fmt: skip
+
+    def check_reload(self, conn: Connection) -> None:
+        keys = conn.call("KEYS", "*")
+        assert isinstance(keys, list)
+        conn.pipeline([["EXISTS", k] for k in keys if isinstance(k, bytes)])
+        before = conn.pipeline([["DBSIZE"], ["DEBUG", "DIGEST"]])
+        reloaded = conn.call("DEBUG", "RELOAD")
+        after = conn.pipeline([["DBSIZE"], ["DEBUG", "DIGEST"]])
+        if reloaded != Status("OK"):
+            self.fail("DEBUG RELOAD", f"answered {reloaded!r}; keys {before[0]} -> {after[0]}")
+            return
+        if before[0] != after[0]:
+            self.fail("DEBUG RELOAD", f"key count {before[0]} -> {after[0]}")
+        if before[1] != after[1]:
+            self.fail("DEBUG RELOAD", f"DEBUG DIGEST {before[1]!r} -> {after[1]!r}")
+
+    def run(self) -> int:
+        """Runs the round; returns the commands sent. Raises ConnectionLost on a crash."""
+        conn = self.setup()
+        total = 0
+        try:
+            batches = max(1, self.cfg.round_commands // self.cfg.batch_commands)
+            for self.batch in range(batches):
+                total += self.run_batch(conn)
+                self.move_clock()
+                self.check_keys(conn)
+            self.batch = batches
+            self.check_reload(conn)
+        finally:
+            self.rep.add("commands_fuzzed", total)
+            conn.close()
+        return total
+
+
+def check_acl(server: servers.Server, rep: ServerReport) -> None:
+    """A user who may only rate-limit must not forge a state (RL.SETSTATE)."""
+    client = server.client()
+    try:
+        client.execute_command("ACL", "SETUSER", "limiter", "on", ">pw", "+@ratelimit", "~*")
+    except Exception as e:  # noqa: BLE001 - Redis 7.0 has no module ACL categories
+        log(f"    acl: no @ratelimit category here ({e}); skipped")
+        return
+    conn = harness.connect(server)
+    try:
+        state = states.State(states.FIXED, (60_000_000, harness.EPOCH_US, 0)).encode()
+        answers = conn.pipeline(
+            [["AUTH", "limiter", "pw"], ["RL.HIT", "acl:k", "5", "60"], ["RL.SETSTATE", "acl:k", state]]
+        )
+    finally:
+        conn.close()
+    if not isinstance(answers[1], list):
+        rep.fail(PROBE, "acl", f"a +@ratelimit user cannot RL.HIT: {answers[1]!r}")
+    if not (isinstance(answers[2], Error) and answers[2].code == "NOPERM"):
+        rep.fail(PROBE, "acl", f"a +@ratelimit user ran RL.SETSTATE: {answers[2]!r}")
+
+
+def run(kind: servers.ServerKind, cfg: harness.Config, rep: ServerReport) -> None:
+    seeds = [cfg.seed] if cfg.one_seed else [cfg.seed + i for i in range(cfg.fuzz_rounds)]
+    log(f"  fuzz: rounds with seeds {seeds[0]}..{seeds[-1]}, {cfg.round_commands} commands each")
+    server = harness.start(kind, clock=True)
+    try:
+        check_acl(server, rep)
+        for seed in seeds:
+            try:
+                Round(server, seed, cfg, rep).run()
+            except (ConnectionLost, ConnectionError, OSError) as e:
+                if server.alive():
+                    rep.fail(PROBE, "connection", f"seed={seed}: connection lost ({e}), server up")
+                else:
+                    rep.add("crashes")
+                    rep.fail(PROBE, "crash", f"seed={seed}: the server died: {harness.log_tail(server)}")
+                server.stop()
+                server = harness.start(kind, clock=True)
+    finally:
+        server.stop()
