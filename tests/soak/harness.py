@@ -105,6 +105,10 @@ def connect(server: servers.Server) -> resp.Connection:
     return resp.Connection(server.port)
 
 
+def connect_port(port: int) -> resp.Connection:
+    return resp.Connection(port)
+
+
 def wait_for(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,2 +1,190 @@
-def run(kind, cfg, rep):
-    raise NotImplementedError
+"""Probe 3: SIGKILL under load.
+
+A primary with `appendonly yes` and `appendfsync always`, and a replica, take pipelined RL.HIT
+and RL.MHIT traffic on keys whose usage can be counted exactly (limits.py). At a random moment
+the primary is killed. Then:
+  - the replica, still running, holds no hit that was never sent (it may lag: replication is
+    asynchronous);
+  - the primary, restarted from its AOF, counts every hit the client saw admitted, and none
+    that was never sent (hits in flight when it died may or may not count);
+  - the replica, re-attached to the restarted primary, holds the same bytes (DUMP) and
+    expiries for every key, and so counts every admitted hit too.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+from collections import defaultdict
+
+import redis
+import servers
+
+import harness
+import limits
+from limits import Counted
+from report import ServerReport, log
+from resp import ConnectionLost
+
+PROBE = "crash"
+PIPELINE = 64
+AOF = {"appendonly": "yes", "appendfsync": "always"}
+
+
+def replication_in_step(primary: servers.Server, replica: servers.Server) -> bool:
+    p = primary.client().info("replication")
+    r = replica.client().info("replication")
+    return (
+        r.get("master_link_status") == "up"
+        and not r.get("master_sync_in_progress")
+        and p.get("master_repl_offset") == r.get("slave_repl_offset")
+    )
+
+
+def attach(replica: servers.Server, primary: servers.Server) -> None:
+    replica.client().replicaof("127.0.0.1", primary.port)
+    harness.wait_for(lambda: replication_in_step(primary, replica), 30, "the replica to catch up")
+
+
+class Load:
+    """Pipelined hits until the primary dies; what the client saw, per key."""
+
+    def __init__(self, rng: random.Random, keys: list[Counted], pairs: list[limits.Pair]) -> None:
+        self.rng = rng
+        self.keys = keys
+        self.pairs = pairs
+        self.admitted: dict[bytes, int] = defaultdict(int)
+        self.in_flight: dict[bytes, int] = defaultdict(int)
+        self.sent = 0
+
+    def batch(self) -> list[tuple[list[str | bytes], list[bytes], int]]:
+        out = []
+        for _ in range(PIPELINE):
+            cost = self.rng.choice((1, 1, 1, 2, 3))
+            if self.pairs and self.rng.random() < 0.2:
+                pair = self.rng.choice(self.pairs)
+                out.append((pair.command(cost), [pair.first.key, pair.second.key], cost))
+            else:
+                k = self.rng.choice(self.keys)
+                out.append((["RL.HIT", k.key, *k.args, "COST", str(cost)], [k.key], cost))
+        return out
+
+    def run(self, port: int) -> None:
+        conn = harness.connect_port(port)
+        try:
+            while True:
+                batch = self.batch()
+                try:
+                    answers = conn.pipeline([c for c, _, _ in batch])  # type: ignore[misc]
+                except ConnectionLost as lost:
+                    answers = lost.replies
+                    for _, keys, cost in batch[len(answers) :]:
+                        for key in keys:
+                            self.in_flight[key] += cost
+                    self.count(batch, answers)
+                    return
+                self.count(batch, answers)
+        finally:
+            conn.close()
+
+    def count(self, batch: list[tuple[list[str | bytes], list[bytes], int]],
+              answers: list[object]) -> None:  # fmt: skip
+        for (_, keys, cost), answer in zip(batch, answers):
+            self.sent += 1
+            if isinstance(answer, list) and answer and answer[0] == 1:
+                for key in keys:
+                    self.admitted[key] += cost
+
+
+def usage(server: servers.Server, keys: list[Counted]) -> dict[bytes, int | None]:
+    conn = harness.connect(server)
+    try:
+        answers = conn.pipeline([["RL.PEEK", k.key, *k.args] for k in keys])
+    finally:
+        conn.close()
+    return {k.key: limits.used(a) for k, a in zip(keys, answers)}
+
+
+def snapshot(server: servers.Server, keys: list[Counted]) -> dict[bytes, tuple[object, object]]:
+    conn = harness.connect(server)
+    try:
+        answers = conn.pipeline(
+            [c for k in keys for c in (["DUMP", k.key], ["PEXPIRETIME", k.key])]
+        )
+    finally:
+        conn.close()
+    return {k.key: (answers[2 * i], answers[2 * i + 1]) for i, k in enumerate(keys)}
+
+
+def one_kill(kind: servers.ServerKind, rng: random.Random, rep: ServerReport, round_no: int,
+             seed: int) -> None:  # fmt: skip
+    where = f"kill {round_no + 1} of seed {seed}"
+    keys = limits.counted_keys(f"c{round_no}:", 6)
+    pairs = limits.pairs(f"c{round_no}", 6, rng)
+    everything = keys + [k for p in pairs for k in (p.first, p.second)]
+    directory = harness.scratch("crash")
+    primary = harness.start(kind, directory=directory, config=AOF)
+    replica = harness.start(kind)
+    restarted: servers.Server | None = None
+    try:
+        attach(replica, primary)
+        load = Load(rng, keys, pairs)
+        delay = rng.uniform(0.3, 1.5)
+        killer = threading.Timer(delay, lambda: primary.process.send_signal(signal.SIGKILL))
+        killer.start()
+        load.run(primary.port)
+        killer.join()
+        primary.process.wait()
+        log(f"    {where}: {load.sent} commands, {sum(load.admitted.values())} units admitted, "
+            f"killed after {delay:.2f} s")  # fmt: skip
+
+        if not replica.alive():
+            rep.add("crashes")
+            rep.fail(PROBE, "replica died", f"{where}: {harness.log_tail(replica)}")
+            return
+        on_replica = usage(replica, everything)
+        for k in everything:
+            held = on_replica[k.key] or 0
+            if held > load.admitted[k.key] + load.in_flight[k.key]:
+                rep.fail(PROBE, "phantom hits (replica)", f"{where}: {k.key!r} holds {held}, "
+                         f"admitted {load.admitted[k.key]} + in flight {load.in_flight[k.key]}")  # fmt: skip
+
+        try:
+            restarted = harness.start(kind, directory=directory, config=AOF)
+        except RuntimeError as e:
+            rep.add("crashes")
+            rep.fail(PROBE, "restart from the AOF", f"{where}: {e}")
+            return
+        after = usage(restarted, everything)
+        for k in everything:
+            held = after[k.key]
+            seen, maybe = load.admitted[k.key], load.in_flight[k.key]
+            if held is None:
+                rep.fail(PROBE, "unreadable key", f"{where}: RL.PEEK {k.key!r} after restart")
+            elif held < seen:
+                rep.add("hits_lost", seen - held)
+                rep.fail(PROBE, "admitted hits lost", f"{where}: {k.key!r} ({k.algorithm}) "
+                         f"counts {held} after restart, the client saw {seen} admitted")  # fmt: skip
+            elif held > seen + maybe:
+                rep.fail(PROBE, "phantom hits", f"{where}: {k.key!r} counts {held}, admitted "
+                         f"{seen} + in flight {maybe}")  # fmt: skip
+
+        attach(replica, restarted)
+        ours, theirs = snapshot(restarted, everything), snapshot(replica, everything)
+        for k in everything:
+            if ours[k.key] != theirs[k.key]:
+                rep.fail(PROBE, "replica differs", f"{where}: {k.key!r}: primary "
+                         f"{ours[k.key]!r:.200} replica {theirs[k.key]!r:.200}")  # fmt: skip
+    except (redis.RedisError, TimeoutError) as e:
+        rep.fail(PROBE, "server error", f"{where}: {e!r}")
+    finally:
+        for s in (primary, replica, restarted):
+            if s is not None:
+                s.stop()
+
+
+def run(kind: servers.ServerKind, cfg: harness.Config, rep: ServerReport) -> None:
+    rng = random.Random(cfg.seed * 31 + 3)
+    for i in range(cfg.kills):
+        one_kill(kind, rng, rep, i, cfg.seed)
