@@ -44,6 +44,7 @@ class ServerReport:
     counts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     probes_run: list[str] = field(default_factory=list)
     probes_failed: set[str] = field(default_factory=set)
+    probes_skipped: set[str] = field(default_factory=set)
 
     def add(self, key: str, n: int = 1) -> None:
         self.figures[key] += n
@@ -66,6 +67,12 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
+def status(r: ServerReport, probe: str) -> str:
+    if probe in r.probes_failed:
+        return "FAILED"
+    return "skipped" if probe in r.probes_skipped else "passed"
+
+
 def print_summary(reports: list[ServerReport], out: Path) -> int:
     """Prints the table and the failures, writes them as JSON, and returns the exit status."""
     names = [r.server for r in reports]
@@ -77,11 +84,13 @@ def print_summary(reports: list[ServerReport], out: Path) -> int:
     for key, label in FIGURES:
         row = "".join(str(r.figures.get(key, 0)).rjust(col) for r in reports)
         print(label.ljust(width) + row)
-    passed = failed = 0
+    passed = failed = skipped = 0
     for r in reports:
         for probe in r.probes_run:
             if probe in r.probes_failed:
                 failed += 1
+            elif probe in r.probes_skipped:
+                skipped += 1
             else:
                 passed += 1
     any_failure = False
@@ -98,7 +107,7 @@ def print_summary(reports: list[ServerReport], out: Path) -> int:
                 {
                     "server": r.server,
                     "figures": dict(r.figures),
-                    "probes": {p: p not in r.probes_failed for p in r.probes_run},
+                    "probes": {p: status(r, p) for p in r.probes_run},
                     "failures": [
                         {
                             "probe": probe,
@@ -119,8 +128,7 @@ def print_summary(reports: list[ServerReport], out: Path) -> int:
     print()
     for r in reports:
         for probe in r.probes_run:
-            state = "FAILED" if probe in r.probes_failed else "passed"
-            print(f"{state:7} {r.server}: {probe}")
-    print(f"soak: {passed} passed, {failed} failed")
+            print(f"{status(r, probe):7} {r.server}: {probe}")
+    print(f"soak: {passed} passed, {failed} failed, {skipped} skipped")
     sys.stdout.flush()
     return 1 if any_failure or failed else 0

@@ -201,11 +201,13 @@ def start(
     directory: Path | None = None,
     env: dict[str, str] | None = None,
     wrapper: tuple[str, ...] = (),
+    ready_timeout: float = 20,
 ) -> Server:
     """Starts `kind` on a free port and waits until it answers PING.
 
     `clock=True` gives the server a controllable clock (`server.clock`), running with no
-    shift until the test freezes or shifts it.
+    shift until the test freezes or shifts it. `wrapper` runs the server under another
+    program (valgrind), which may need a longer `ready_timeout` (seconds).
     """
     directory = directory or Path(tempfile.mkdtemp(prefix="rl-server-"))
     directory.mkdir(parents=True, exist_ok=True)
@@ -244,7 +246,7 @@ def start(
             stderr=subprocess.DEVNULL,
         )
         server = Server(kind, port, directory, process, the_clock, argv)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 last_error = f"exited with {process.returncode}; log:\n{server.log()}"
@@ -256,5 +258,5 @@ def start(
                 time.sleep(0.025)
         else:
             server.stop()
-            last_error = "did not answer PING within 20 s"
+            last_error = f"did not answer PING within {ready_timeout} s"
     raise RuntimeError(f"could not start {kind.name} ({kind.binary}): {last_error}")
