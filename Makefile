@@ -8,7 +8,12 @@ MODULE := target/release/librl.so
 PORT ?= 6379
 RUN_DIR := build/run
 
-.PHONY: build run test unit matrix accuracy bench lint clean
+VENV_PYTHON := build/venv/bin/python
+# The soak runs the module named by RL_MODULE when it is set, else the one built here.
+SOAK_BUILD := $(if $(RL_MODULE),,build)
+export RL_MODULE ?= $(abspath $(MODULE))
+
+.PHONY: build run test unit matrix accuracy bench lint clean soak soak-quick
 
 build:
 	scripts/install-deps.sh
@@ -40,6 +45,19 @@ accuracy:
 # smoke run under a minute, written to build/BENCHMARKS-quick.md).
 bench: build
 	python3 bench/bench.py $(if $(QUICK),--quick)
+
+# The probes that found the module's reliability bugs, on every server of the matrix: command
+# fuzzing, crafted RESTORE payloads, SIGKILL under load, resharding under traffic, clock
+# steps and valgrind; a summary table, and a non-zero exit on any failure (under 20 minutes).
+# SOAK_ARGS passes options to tests/soak/run.py (--server redis7.0, --probe fuzz, --seed N).
+soak: $(SOAK_BUILD)
+	scripts/install-deps.sh --soak --valgrind
+	$(VENV_PYTHON) tests/soak/run.py $(SOAK_ARGS)
+
+# A few seconds of each probe class but valgrind, for make test.
+soak-quick: $(SOAK_BUILD)
+	scripts/install-deps.sh --soak
+	$(VENV_PYTHON) tests/soak/run.py --quick $(SOAK_ARGS)
 
 lint:
 	cargo fmt --all -- --check

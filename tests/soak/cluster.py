@@ -87,7 +87,9 @@ def start(kind: servers.ServerKind, size: int = 3) -> Cluster:
     nodes: list[servers.Server] = []
     try:
         for _ in range(size):
-            nodes.append(harness.start(kind, config=CONFIG))
+            # A bus port of its own: the default (port + 10000) may be taken, or past 65535.
+            config = {**CONFIG, "cluster-port": str(servers.free_port())}
+            nodes.append(harness.start(kind, config=config))
         cluster = Cluster(nodes)
         rc, out = cluster.cli(
             "create", *[f"127.0.0.1:{n.port}" for n in nodes],

@@ -274,6 +274,6 @@ def run(kind: servers.ServerKind, cfg: harness.Config, rep: ServerReport) -> Non
                     traffic2.unknown[key] += traffic.unknown[key]
                 check_counts(c, traffic2, everything, rep, "after CLUSTER MIGRATESLOTS")
 
-        edge_states(c, rng, slots, rep)
+        edge_states(c, random.Random(cfg.seed * 131 + 5), slots, rep)
     finally:
         c.stop()
