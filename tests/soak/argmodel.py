@@ -28,18 +28,16 @@ E_BURST = f"ERR BURST must be an integer from 1 to {MAX_LIMIT}"
 E_ALGO = "ERR ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY or GCRA"
 E_BURST_NO_BUCKET = "ERR BURST applies to ALGO TOKEN, LEAKY and GCRA only"
 E_BURST_TOO_LARGE = (
-    "ERR BURST is too large for this rate: BURST × window / limit must be at most 36500d"
+    "ERR BURST is too large for this rate: BURST × window / limit must be at most 36500d"  # noqa: RUF001
 )
-E_NUMKEYS = (
-    f"ERR numkeys must be an integer from 1 to {MAX_KEYS}, and no more than the keys given"
-)
+E_NUMKEYS = f"ERR numkeys must be an integer from 1 to {MAX_KEYS}, and no more than the keys given"
 E_REPEATED_KEY = "ERR RL.MHIT keys must be distinct"
 E_MAX_BURST = f"ERR max_burst must be an integer from 0 to {MAX_LIMIT - 1}"
 E_COUNT = f"ERR count must be an integer from 1 to {MAX_LIMIT}"
 E_PERIOD = f"ERR period must be a number of seconds from 1 to {MAX_WINDOW_US // 1_000_000}"
 E_QUANTITY = f"ERR quantity must be an integer from 0 to {MAX_LIMIT}"
 E_CELL_BURST = (
-    "ERR max_burst is too large for this rate: (max_burst + 1) × period / count must be at "
+    "ERR max_burst is too large for this rate: (max_burst + 1) × period / count must be at "  # noqa: RUF001
     "most 36500d"
 )
 E_STATE_PREFIX = "ERR state is not a valid rate limiter state"

@@ -9,9 +9,9 @@ import subprocess
 from dataclasses import dataclass
 
 import redis
-import servers
 
 import harness
+import servers
 
 CONFIG = {
     "cluster-enabled": "yes",
@@ -51,14 +51,20 @@ class Cluster:
         )
         return done.returncode, done.stdout + done.stderr
 
-    def reshard(self, source: servers.Server, target: servers.Server, slots: int) -> tuple[int, str]:
+    def reshard(
+        self, source: servers.Server, target: servers.Server, slots: int
+    ) -> tuple[int, str]:
         return self.cli(
-            "reshard", f"127.0.0.1:{source.port}",
-            "--cluster-from", self.node_id(source),
-            "--cluster-to", self.node_id(target),
-            "--cluster-slots", str(slots),
+            "reshard",
+            f"127.0.0.1:{source.port}",
+            "--cluster-from",
+            self.node_id(source),
+            "--cluster-to",
+            self.node_id(target),
+            "--cluster-slots",
+            str(slots),
             "--cluster-yes",
-        )  # fmt: skip
+        )
 
     def check(self) -> tuple[int, str]:
         return self.cli("check", f"127.0.0.1:{self.nodes[0].port}")
@@ -92,9 +98,12 @@ def start(kind: servers.ServerKind, size: int = 3) -> Cluster:
             nodes.append(harness.start(kind, config=config))
         cluster = Cluster(nodes)
         rc, out = cluster.cli(
-            "create", *[f"127.0.0.1:{n.port}" for n in nodes],
-            "--cluster-replicas", "0", "--cluster-yes",
-        )  # fmt: skip
+            "create",
+            *[f"127.0.0.1:{n.port}" for n in nodes],
+            "--cluster-replicas",
+            "0",
+            "--cluster-yes",
+        )
         if rc != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {out[-2000:]}")
         harness.wait_for(cluster.settled, 60, "the cluster to settle")

@@ -14,21 +14,84 @@ from dataclasses import dataclass, field
 import states
 
 NUMBER_EDGES = [
-    "0", "1", "2", "3", "10", "100", "16383", "16384", "32767", "32768", "4194303",
-    "4194304", "4294967295", "4294967296", "9007199254740992", "9007199254740993",
-    "9223372036854775806", "9223372036854775807", "9223372036854775808",
-    "18446744073709551615", "18446744073709551616", "99999999999999999999999",
-    "-1", "-0", "+1", "-9223372036854775808", "01", "007", "00", " 5", "5 ", " ", "",
-    "1e3", "1E3", "1.0", "1.5", "0x10", "inf", "nan", "abc", "\u0663", "5\x00", "\xff",
-]  # fmt: skip
+    "0",
+    "1",
+    "2",
+    "3",
+    "10",
+    "100",
+    "16383",
+    "16384",
+    "32767",
+    "32768",
+    "4194303",
+    "4194304",
+    "4294967295",
+    "4294967296",
+    "9007199254740992",
+    "9007199254740993",
+    "9223372036854775806",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999999",
+    "-1",
+    "-0",
+    "+1",
+    "-9223372036854775808",
+    "01",
+    "007",
+    "00",
+    " 5",
+    "5 ",
+    " ",
+    "",
+    "1e3",
+    "1E3",
+    "1.0",
+    "1.5",
+    "0x10",
+    "inf",
+    "nan",
+    "abc",
+    "\u0663",
+    "5\x00",
+    "\xff",
+]
 UNITS = ["", "ms", "s", "m", "h", "d", "MS", "S", "M", "H", "D", "Ms", "mS"]
 BAD_UNITS = ["us", "\u00b5s", "y", "w", "sec", "min", "ns", " s", "s ", "mss", "dd", "\x00"]
 DURATION_EDGES = [
-    "36500d", "36501d", "876000h", "876001h", "52560000m", "52560001m", "3153600000",
-    "3153600001", "3153600000s", "3153600000000ms", "3153600000001ms", "1ms", "0ms", "0",
-    "1", "999us", "18446744073709551615ms", "18446744073709551ms", "18446744073709552ms",
-    "18446744073709551616", "ms", "s", "d", "1.5s", "-1", "1e3", "01s", "00ms", "60 ",
-]  # fmt: skip
+    "36500d",
+    "36501d",
+    "876000h",
+    "876001h",
+    "52560000m",
+    "52560001m",
+    "3153600000",
+    "3153600001",
+    "3153600000s",
+    "3153600000000ms",
+    "3153600000001ms",
+    "1ms",
+    "0ms",
+    "0",
+    "1",
+    "999us",
+    "18446744073709551615ms",
+    "18446744073709551ms",
+    "18446744073709552ms",
+    "18446744073709551616",
+    "ms",
+    "s",
+    "d",
+    "1.5s",
+    "-1",
+    "1e3",
+    "01s",
+    "00ms",
+    "60 ",
+]
 ALGOS = ["SLIDING", "FIXED", "TOKEN", "LEAKY", "GCRA"]
 BAD_ALGOS = ["CELL", "", "GCRA\x00", "SLIDING ", "tokens", "\xff"]
 OPTION_JUNK = ["FOO", "", "COST\x00", "COSTS", "LIMIT", "NX", "\x01\x02", "x" * 40]
@@ -125,7 +188,9 @@ class Generator:
         unit, scale = self.rng.choice([("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000)])
         n = self.rng.randint(1, 90)
         algorithm = self.rng.choice(ALGOS)
-        burst = self.rng.randint(1, 30) if algorithm in ALGOS[2:] and self.rng.random() < 0.5 else None
+        burst = (
+            self.rng.randint(1, 30) if algorithm in ALGOS[2:] and self.rng.random() < 0.5 else None
+        )
         return Home(algorithm, self.rng.randint(1, 20), f"{n}{unit}", n * scale, burst)
 
     # Commands -----------------------------------------------------------------------------
@@ -173,8 +238,16 @@ class Generator:
                 burst = str(home.burst) if self.rng.random() < 0.7 else self.small(40)
             cost = self.small(3) if self.rng.random() < 0.3 else None
             return [str(home.limit), home.window, *self.options(algorithm, burst, cost)]
-        algorithm = self.rng.choice(ALGOS + [None]) if self.rng.random() < 0.95 else self.rng.choice(BAD_ALGOS)  # type: ignore[list-item]
-        burst = self.small(40) if self.rng.random() < (0.5 if algorithm in ALGOS[2:] else 0.05) else None
+        algorithm = (
+            self.rng.choice([*ALGOS, None])
+            if self.rng.random() < 0.95
+            else self.rng.choice(BAD_ALGOS)
+        )
+        burst = (
+            self.small(40)
+            if self.rng.random() < (0.5 if algorithm in ALGOS[2:] else 0.05)
+            else None
+        )
         cost = self.small(5) if self.rng.random() < 0.4 else None
         return [self.small(), self.window(), *self.options(algorithm, burst, cost)]
 
@@ -232,9 +305,9 @@ class Generator:
         elif roll < 0.75:
             data = states.random_valid(self.rng, self.now_us).encode()
         elif roll < 0.9:
-            data = bytearray(states.random_valid(self.rng, self.now_us).encode())
-            data[self.rng.randrange(len(data))] ^= 1 << self.rng.randrange(8)
-            data = bytes(data)
+            flipped = bytearray(states.random_valid(self.rng, self.now_us).encode())
+            flipped[self.rng.randrange(len(flipped))] ^= 1 << self.rng.randrange(8)
+            data = bytes(flipped)
         else:
             data = bytes(self.rng.randrange(256) for _ in range(self.rng.randint(0, 50)))
         return self.mutate([random_case(self.rng, "RL.SETSTATE"), key, data])
@@ -244,11 +317,15 @@ class Generator:
         home = self.homes.get(key) or self.random_home()
         w = home.window_us
         if home.algorithm == "SLIDING":
-            start = self.rng.choice([self.now_us - w // 2, self.now_us + 10 * w, states.MAX_INSTANT])
+            start = self.rng.choice(
+                [self.now_us - w // 2, self.now_us + 10 * w, states.MAX_INSTANT]
+            )
             n = self.rng.choice([0, 1, home.limit, home.limit * 2, states.MAX_LIMIT])
             return states.State(states.SLIDING, (w, start, n, self.rng.choice([0, n])))
         if home.algorithm == "FIXED":
-            start = self.rng.choice([self.now_us - w // 2, self.now_us + 10 * w, states.MAX_INSTANT])
+            start = self.rng.choice(
+                [self.now_us - w // 2, self.now_us + 10 * w, states.MAX_INSTANT]
+            )
             n = self.rng.choice([0, 1, home.limit, states.MAX_LIMIT])
             return states.State(states.FIXED, (w, start, n))
         limit = home.limit

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
-import servers
 
 import resp
+import servers
 
 # A fixed epoch for frozen clocks (2026-11-18): runs repeat exactly, whatever the date.
 EPOCH_US = 1_795_000_000_000_000
@@ -37,11 +37,11 @@ def full(seed: int) -> Config:
     return Config(
         quick=False,
         seed=seed,
-        fuzz_rounds=20,
+        fuzz_rounds=40,
         round_commands=10_000,
         batch_commands=500,
-        restore_payloads=3_000,
-        kills=3,
+        restore_payloads=8_000,
+        kills=5,
         reshard_slots=400,
         clock_steps=(
             -60_000_000,
@@ -53,7 +53,7 @@ def full(seed: int) -> Config:
             -600_000_000,
             -1_000,
         ),
-        valgrind_commands=3_000,
+        valgrind_commands=5_000,
     )
 
 
@@ -103,6 +103,19 @@ def freeze(server: servers.Server, now_us: int) -> None:
 
 def connect(server: servers.Server) -> resp.Connection:
     return resp.Connection(server.port)
+
+
+def drop_expired(conn: resp.Connection) -> None:
+    """Deletes the keys whose TTL has passed but that the server has not deleted yet, so that
+    DBSIZE and DEBUG DIGEST count what a reload keeps. (KEYS hides such keys without deleting
+    them; SCAN deletes what it meets.)"""
+    cursor = b"0"
+    while True:
+        answer = conn.call("SCAN", cursor, "COUNT", 1000)
+        assert isinstance(answer, list) and isinstance(answer[0], bytes), answer
+        cursor = answer[0]
+        if cursor == b"0":
+            return
 
 
 def connect_port(port: int) -> resp.Connection:

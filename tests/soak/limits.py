@@ -1,10 +1,11 @@
 """Keys whose usage can be counted exactly from outside, for the probes that compare what a
 client saw admitted with what a server holds after a crash or a migration.
 
-SLIDING and FIXED keys use a one-day window (limit 1,000,000), so a probe of a few minutes stays in a key's
-first window and `remaining = limit - admitted`. The buckets (TOKEN, LEAKY, GCRA) use the
-longest window, 36500 days, with BURST = limit: one unit drains in 52 minutes, so the
-units in use, rounded up as the module reports them, stay the units admitted.
+Every key allows 1,000,000 units. SLIDING and FIXED keys use a one-day window, so a probe of
+a few minutes stays in a key's first window and `remaining = limit - admitted`. The buckets
+(TOKEN, LEAKY, GCRA) use the longest window, 36500 days, with BURST = limit: one unit drains
+in 52 minutes, so the units in use, rounded up as the module reports them, stay the units
+admitted.
 """
 
 from __future__ import annotations
@@ -44,9 +45,17 @@ class Pair:
 
     def command(self, cost: int) -> list[str | bytes]:
         return [
-            "RL.MHIT", "2", self.first.key, self.second.key,
-            "LIMIT", *self.first.args, "LIMIT", *self.second.args, "COST", str(cost),
-        ]  # fmt: skip
+            "RL.MHIT",
+            "2",
+            self.first.key,
+            self.second.key,
+            "LIMIT",
+            *self.first.args,
+            "LIMIT",
+            *self.second.args,
+            "COST",
+            str(cost),
+        ]
 
 
 def pairs(prefix: str, n: int, rng: random.Random) -> list[Pair]:
@@ -54,7 +63,11 @@ def pairs(prefix: str, n: int, rng: random.Random) -> list[Pair]:
     for i in range(n):
         a, b = rng.sample(ALGORITHMS, 2)
         tag = f"{{{prefix}m{i}}}"
-        out.append(Pair(Counted(f"{tag}:{a.lower()}".encode(), a), Counted(f"{tag}:{b.lower()}".encode(), b)))
+        out.append(
+            Pair(
+                Counted(f"{tag}:{a.lower()}".encode(), a), Counted(f"{tag}:{b.lower()}".encode(), b)
+            )
+        )
     return out
 
 

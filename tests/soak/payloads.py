@@ -63,7 +63,9 @@ def mutate(base: Payload, rng: random.Random) -> Payload:
     state = states.decode(value.state)
     roll = rng.random()
     if roll < 0.04:
-        return Payload(f"{base.label}: flip (checksum left wrong)", _flip(base.data, rng, 0, len(base.data)))
+        return Payload(
+            f"{base.label}: flip (checksum left wrong)", _flip(base.data, rng, 0, len(base.data))
+        )
     if roll < 0.25:
         return Payload(f"{base.label}: flip", dump.seal(_flip(body, rng, 0, len(body)), version))
     if roll < 0.33:
@@ -73,17 +75,21 @@ def mutate(base: Payload, rng: random.Random) -> Payload:
         return Payload(f"{base.label}: truncate body to {cut}", dump.seal(body[:cut], version))
     if roll < 0.38:
         extra = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
-        return Payload(f"{base.label}: extend body by {extra.hex()}", dump.seal(body + extra, version))
+        return Payload(
+            f"{base.label}: extend body by {extra.hex()}", dump.seal(body + extra, version)
+        )
     if roll < 0.43:
         extra = bytes(rng.randrange(256) for _ in range(rng.choice((1, 8, 9))))
-        grown = value.state + extra if rng.random() < 0.5 else value.state[:-rng.randint(1, 9)]
+        grown = value.state + extra if rng.random() < 0.5 else value.state[: -rng.randint(1, 9)]
         return Payload(f"{base.label}: state of {len(grown)} bytes", dump.build(grown, version))
     if roll < 0.75 and state is not None:
         label, forged = _forged_field(state, rng)
         if rng.random() < 0.3:  # and a second field
             label2, forged = _forged_field(forged, rng)
             label = f"{label}, {label2}"
-        return Payload(f"{base.label}: {label} -> {forged.describe()}", dump.build(forged.encode(), version))
+        return Payload(
+            f"{base.label}: {label} -> {forged.describe()}", dump.build(forged.encode(), version)
+        )
     if roll < 0.9:
         return frame(value.state, version, rng, base.label)
     return valid_state(rng, version)
@@ -94,16 +100,24 @@ def frame(state: bytes, version: int, rng: random.Random, label: str) -> Payload
     choice = rng.randrange(12)
     if choice == 0:
         encver = rng.choice((0, 2, 1023))
-        return Payload(f"{label}: encver {encver}", dump.build(state, version, mid=dump.module_id(encver=encver)))
+        return Payload(
+            f"{label}: encver {encver}",
+            dump.build(state, version, mid=dump.module_id(encver=encver)),
+        )
     if choice == 1:
         name = rng.choice(("ratelimiX", "Ratelimit", "ratelimi_"))
-        return Payload(f"{label}: type name {name}", dump.build(state, version, mid=dump.module_id(name)))
+        return Payload(
+            f"{label}: type name {name}", dump.build(state, version, mid=dump.module_id(name))
+        )
     if choice == 2:
         opcode = rng.choice((0, 1, 2, 3, 4, 6, 63))
         return Payload(f"{label}: opcode {opcode}", dump.build(state, version, opcode=opcode))
     if choice == 3:
         declared = len(state) + rng.choice((-3, -1, 1, 2, 200, 1 << 20))
-        return Payload(f"{label}: string length {declared}", dump.build(state, version, string_len=max(0, declared)))
+        return Payload(
+            f"{label}: string length {declared}",
+            dump.build(state, version, string_len=max(0, declared)),
+        )
     if choice == 4:
         extra = dump.encode_len(dump.OPCODE_STRING) + dump.encode_len(len(state)) + state
         return Payload(f"{label}: a second string", dump.build(state, version, before_eof=extra))
@@ -120,7 +134,9 @@ def frame(state: bytes, version: int, rng: random.Random, label: str) -> Payload
         return Payload(f"{label}: state version {v}", dump.build(bytes([v]) + state[1:], version))
     if choice == 9:
         k = rng.choice((0, 4, 255, 1 if state[1] != 1 else 2))
-        return Payload(f"{label}: state kind {k}", dump.build(state[:1] + bytes([k]) + state[2:], version))
+        return Payload(
+            f"{label}: state kind {k}", dump.build(state[:1] + bytes([k]) + state[2:], version)
+        )
     if choice == 10:
         v = version + rng.choice((1, 100))
         return Payload(f"{label}: RDB version {v}", dump.build(state, v))

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import servers
-
 import harness
 import limits
 import replies
+import servers
 from argmodel import Limit
 from report import ServerReport, log
 from resp import Connection
@@ -57,9 +56,9 @@ class Key:
 
 
 def peek(conn: Connection, key: Key) -> list[int]:
-    answer = conn.call("RL.PEEK", key.name, *key.args)
-    assert isinstance(answer, list), answer
-    return [int(x) for x in answer]  # type: ignore[arg-type]
+    answer = replies.ints(conn.call("RL.PEEK", key.name, *key.args), 5)
+    assert not isinstance(answer, str), answer
+    return answer
 
 
 def used(reply: list[int]) -> int:
@@ -93,8 +92,12 @@ class Scenario:
 
     def violation(self, check: str, key: Key, detail: str) -> None:
         self.rep.add("clock_violations")
-        self.rep.fail(PROBE, check, f"{self.name}, {key.algorithm} key {key.name}: {detail}"
-                      f"{'; ' + ', '.join(key.notes) if key.notes else ''}")  # fmt: skip
+        self.rep.fail(
+            PROBE,
+            check,
+            f"{self.name}, {key.algorithm} key {key.name}: {detail}"
+            f"{'; ' + ', '.join(key.notes) if key.notes else ''}",
+        )
 
     def hit(self, c: Clocked, key: Key) -> list[int] | None:
         """One RL.HIT and the key's PTTL, in one transaction (one instant)."""
@@ -108,15 +111,16 @@ class Scenario:
         if problem:
             self.violation("reply", key, problem)
             return None
-        assert isinstance(reply, list) and isinstance(pttl, int)
-        decision = [int(x) for x in reply]  # type: ignore[arg-type]
+        decision = replies.ints(reply, 5)
+        assert not isinstance(decision, str) and isinstance(pttl, int)
         if decision[0]:
             key.admitted += 1
         reset = decision[4]
         expected = reset if pttl >= 0 else 0
         if pttl == -1 or abs(expected - max(pttl, 0)) > c.tolerance_ms:
-            self.violation("reset_after == PTTL", key, f"reset_after_ms {reset}, PTTL {pttl} "
-                           f"(at {c.now_us})")  # fmt: skip
+            self.violation(
+                "reset_after == PTTL", key, f"reset_after_ms {reset}, PTTL {pttl} (at {c.now_us})"
+            )
         return decision
 
     def fill(self, c: Clocked, key: Key, units: int) -> None:
@@ -133,13 +137,17 @@ class Scenario:
         in_use = used(now)
         key.notes.append(f"after the step {in_use} in use, peek {now}")
         if step_ms < 0 and in_use < key.used0:
-            self.violation("no capacity regained", key, f"{key.used0} units in use at t0, "
-                           f"{in_use} after the clock stepped back {-step_ms} ms")  # fmt: skip
+            self.violation(
+                "no capacity regained",
+                key,
+                f"{key.used0} units in use at t0, "
+                f"{in_use} after the clock stepped back {-step_ms} ms",
+            )
         if step_ms < 0:
             bound = key.wait0 + drain_ms + SLACK_MS
         else:
             bound = max(0, key.wait0 - step_ms) + SLACK_MS
-        waited = 0
+        waited = previous = 0
         honoured = True
         for attempt in range(MAX_RETRIES):
             decision = self.hit(c, key)
@@ -149,17 +157,28 @@ class Scenario:
                 break
             retry = decision[3]
             if retry < 0:
-                self.violation("retry_after", key, "denied with retry_after -1 although the "
-                               "cost fits the capacity")  # fmt: skip
+                self.violation(
+                    "retry_after",
+                    key,
+                    "denied with retry_after -1 although the cost fits the capacity",
+                )
                 return
             if attempt > 0 and honoured:
                 honoured = False
-                self.violation("retry_after honoured", key, f"after waiting {previous} ms as "
-                               f"told, denied again with retry_after {retry} ms")  # fmt: skip
+                self.violation(
+                    "retry_after honoured",
+                    key,
+                    f"after waiting {previous} ms as "
+                    f"told, denied again with retry_after {retry} ms",
+                )
             if waited + retry > bound:
-                self.violation("denial bounded", key, f"denied {waited + retry} ms in all "
-                               f"(waited {waited}, told to wait {retry} more), the bound is "
-                               f"{bound} ms")  # fmt: skip
+                self.violation(
+                    "denial bounded",
+                    key,
+                    f"denied {waited + retry} ms in all "
+                    f"(waited {waited}, told to wait {retry} more), the bound is "
+                    f"{bound} ms",
+                )
                 return
             previous = retry
             waited += retry
@@ -169,8 +188,9 @@ class Scenario:
             return
         final = used(peek(c.conn, key))
         if final > key.admitted:
-            self.violation("never counted twice", key, f"{final} units in use, {key.admitted} "
-                           "ever admitted")  # fmt: skip
+            self.violation(
+                "never counted twice", key, f"{final} units in use, {key.admitted} ever admitted"
+            )
 
 
 def fresh_keys(prefix: str) -> list[Key]:

@@ -17,15 +17,16 @@ import random
 import signal
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 
 import redis
-import servers
 
 import harness
 import limits
+import servers
 from limits import Counted
 from report import ServerReport, log
-from resp import ConnectionLost
+from resp import Arg, ConnectionLost
 
 PROBE = "crash"
 PIPELINE = 64
@@ -76,7 +77,7 @@ class Load:
             while True:
                 batch = self.batch()
                 try:
-                    answers = conn.pipeline([c for c, _, _ in batch])  # type: ignore[misc]
+                    answers = conn.pipeline([c for c, _, _ in batch])
                 except ConnectionLost as lost:
                     answers = lost.replies
                     for _, keys, cost in batch[len(answers) :]:
@@ -88,9 +89,10 @@ class Load:
         finally:
             conn.close()
 
-    def count(self, batch: list[tuple[list[str | bytes], list[bytes], int]],
-              answers: list[object]) -> None:  # fmt: skip
-        for (_, keys, cost), answer in zip(batch, answers):
+    def count(
+        self, batch: list[tuple[list[str | bytes], list[bytes], int]], answers: Sequence[object]
+    ) -> None:
+        for (_, keys, cost), answer in zip(batch, answers, strict=False):
             self.sent += 1
             if isinstance(answer, list) and answer and answer[0] == 1:
                 for key in keys:
@@ -103,22 +105,24 @@ def usage(server: servers.Server, keys: list[Counted]) -> dict[bytes, int | None
         answers = conn.pipeline([["RL.PEEK", k.key, *k.args] for k in keys])
     finally:
         conn.close()
-    return {k.key: limits.used(a) for k, a in zip(keys, answers)}
+    return {k.key: limits.used(a) for k, a in zip(keys, answers, strict=False)}
 
 
 def snapshot(server: servers.Server, keys: list[Counted]) -> dict[bytes, tuple[object, object]]:
     conn = harness.connect(server)
     try:
-        answers = conn.pipeline(
-            [c for k in keys for c in (["DUMP", k.key], ["PEXPIRETIME", k.key])]
-        )
+        commands: list[list[Arg]] = []
+        for k in keys:
+            commands += [["DUMP", k.key], ["PEXPIRETIME", k.key]]
+        answers = conn.pipeline(commands)
     finally:
         conn.close()
     return {k.key: (answers[2 * i], answers[2 * i + 1]) for i, k in enumerate(keys)}
 
 
-def one_kill(kind: servers.ServerKind, rng: random.Random, rep: ServerReport, round_no: int,
-             seed: int) -> None:  # fmt: skip
+def one_kill(
+    kind: servers.ServerKind, rng: random.Random, rep: ServerReport, round_no: int, seed: int
+) -> None:
     where = f"kill {round_no + 1} of seed {seed}"
     keys = limits.counted_keys(f"c{round_no}:", 6)
     pairs = limits.pairs(f"c{round_no}", 6, rng)
@@ -136,8 +140,10 @@ def one_kill(kind: servers.ServerKind, rng: random.Random, rep: ServerReport, ro
         load.run(primary.port)
         killer.join()
         primary.process.wait()
-        log(f"    {where}: {load.sent} commands, {sum(load.admitted.values())} units admitted, "
-            f"killed after {delay:.2f} s")  # fmt: skip
+        log(
+            f"    {where}: {load.sent} commands, {sum(load.admitted.values())} units admitted, "
+            f"killed after {delay:.2f} s"
+        )
 
         if not replica.alive():
             rep.add("crashes")
@@ -145,10 +151,12 @@ def one_kill(kind: servers.ServerKind, rng: random.Random, rep: ServerReport, ro
             return
         on_replica = usage(replica, everything)
         for k in everything:
-            held = on_replica[k.key] or 0
-            if held > load.admitted[k.key] + load.in_flight[k.key]:
-                rep.fail(PROBE, "phantom hits (replica)", f"{where}: {k.key!r} holds {held}, "
-                         f"admitted {load.admitted[k.key]} + in flight {load.in_flight[k.key]}")  # fmt: skip
+            on_it = on_replica[k.key] or 0
+            if on_it > load.admitted[k.key] + load.in_flight[k.key]:
+                sent = f"admitted {load.admitted[k.key]} + in flight {load.in_flight[k.key]}"
+                rep.fail(
+                    PROBE, "phantom hits (replica)", f"{where}: {k.key!r} holds {on_it}, {sent}"
+                )
 
         try:
             restarted = harness.start(kind, directory=directory, config=AOF)
@@ -164,18 +172,29 @@ def one_kill(kind: servers.ServerKind, rng: random.Random, rep: ServerReport, ro
                 rep.fail(PROBE, "unreadable key", f"{where}: RL.PEEK {k.key!r} after restart")
             elif held < seen:
                 rep.add("hits_lost", seen - held)
-                rep.fail(PROBE, "admitted hits lost", f"{where}: {k.key!r} ({k.algorithm}) "
-                         f"counts {held} after restart, the client saw {seen} admitted")  # fmt: skip
+                rep.fail(
+                    PROBE,
+                    "admitted hits lost",
+                    f"{where}: {k.key!r} ({k.algorithm}) "
+                    f"counts {held} after restart, the client saw {seen} admitted",
+                )
             elif held > seen + maybe:
-                rep.fail(PROBE, "phantom hits", f"{where}: {k.key!r} counts {held}, admitted "
-                         f"{seen} + in flight {maybe}")  # fmt: skip
+                rep.fail(
+                    PROBE,
+                    "phantom hits",
+                    f"{where}: {k.key!r} counts {held}, admitted {seen} + in flight {maybe}",
+                )
 
         attach(replica, restarted)
         ours, theirs = snapshot(restarted, everything), snapshot(replica, everything)
         for k in everything:
             if ours[k.key] != theirs[k.key]:
-                rep.fail(PROBE, "replica differs", f"{where}: {k.key!r}: primary "
-                         f"{ours[k.key]!r:.200} replica {theirs[k.key]!r:.200}")  # fmt: skip
+                rep.fail(
+                    PROBE,
+                    "replica differs",
+                    f"{where}: {k.key!r}: primary "
+                    f"{ours[k.key]!r:.200} replica {theirs[k.key]!r:.200}",
+                )
     except (redis.RedisError, TimeoutError) as e:
         rep.fail(PROBE, "server error", f"{where}: {e!r}")
     finally:

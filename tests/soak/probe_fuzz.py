@@ -17,17 +17,16 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-import servers
-
 import argmodel
 import dump
 import fuzzgen
 import harness
 import replies
+import servers
 import states
 from argmodel import Limit, Refused
 from report import ServerReport, log
-from resp import Connection, ConnectionLost, Error, Reply, Status
+from resp import Arg, Connection, ConnectionLost, Error, Reply, Status
 
 PROBE = "fuzz"
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -38,9 +37,30 @@ SCRIPT_WITH_KEY = (
 )
 ARITY = {b"RL.HIT": -4, b"RL.PEEK": -4, b"RL.MHIT": -6, b"CL.THROTTLE": -5, b"RL.SETSTATE": 3}
 LUA_EXACT = 1 << 53
+# How each key of another type is made: the command, then its arguments after the key.
+CREATE: dict[str, list[Arg]] = {
+    "string": ["SET", b"v\x00\xff"],
+    "list": ["RPUSH", "a", "b"],
+    "hash": ["HSET", "f", "v"],
+    "set": ["SADD", "m"],
+    "zset": ["ZADD", "1", "m"],
+    "stream": ["XADD", "1-1", "f", "v"],
+}
 WRITES = {b"RL.HIT", b"RL.MHIT", b"CL.THROTTLE", b"RL.SETSTATE"}
-CLOCK_MOVES_US = [0, 0, 1_000, 7_000, 999_000, 1_000_000, 59_000_000, 60_000_000,
-                  3_600_000_000, 86_400_000_000, -1_000_000, -3_600_000_000]  # fmt: skip
+CLOCK_MOVES_US = [
+    0,
+    0,
+    1_000,
+    7_000,
+    999_000,
+    1_000_000,
+    59_000_000,
+    60_000_000,
+    3_600_000_000,
+    86_400_000_000,
+    -1_000_000,
+    -3_600_000_000,
+]
 
 
 @dataclass(frozen=True)
@@ -117,11 +137,15 @@ def problem(reply: Reply, exp: Expect, context: str) -> str | None:
         return f"expected WRONGTYPE, got {reply!r:.160}"
     if isinstance(reply, Error):
         return f"a valid request was refused: {reply.text!r}"
-    if context.startswith("script") and isinstance(reply, list) and len(reply) in (5, 6):
-        # Lua keeps numbers as doubles: integers past 2^53 come back rounded (2^63 - 1
-        # even wraps to -2^63). That is the server's conversion, not the module's answer.
-        if any(isinstance(x, int) and abs(x) >= LUA_EXACT for x in reply):
-            return None
+    # Lua keeps numbers as doubles: integers past 2^53 come back rounded (2^63 - 1 even wraps
+    # to -2^63). That is the server's conversion, not the module's answer.
+    if (
+        context.startswith("script")
+        and isinstance(reply, list)
+        and len(reply) in (5, 6)
+        and any(isinstance(x, int) and abs(x) >= LUA_EXACT for x in reply)
+    ):
+        return None
     if exp.kind == "ok":
         return None if reply == Status("OK") else f"expected OK, got {reply!r:.120}"
     if exp.kind == "decision":
@@ -160,7 +184,7 @@ class Unit:
         """(command, problem) for every reply that is wrong."""
         out = []
         if self.context in ("plain", "script", "script_ro"):
-            for args, exp, reply in zip(self.commands, self.expects, answers):
+            for args, exp, reply in zip(self.commands, self.expects, answers, strict=False):
                 p = problem(reply, exp, self.context)
                 if p:
                     out.append((args, p))
@@ -168,7 +192,7 @@ class Unit:
         if answers[0] != Status("OK"):
             out.append(([b"MULTI"], f"MULTI answered {answers[0]!r}"))
         aborted = any(e.kind == "arity" for e in self.expects)
-        for args, exp, reply in zip(self.commands, self.expects, answers[1:-1]):
+        for args, exp, reply in zip(self.commands, self.expects, answers[1:-1], strict=False):
             if exp.kind == "arity":
                 p = problem(reply, exp, "multi")
             elif reply != Status("QUEUED"):
@@ -184,7 +208,7 @@ class Unit:
         elif not isinstance(exec_reply, list) or len(exec_reply) != len(self.commands):
             out.append(([b"EXEC"], f"EXEC answered {exec_reply!r:.160}"))
         else:
-            for args, exp, reply in zip(self.commands, self.expects, exec_reply):
+            for args, exp, reply in zip(self.commands, self.expects, exec_reply, strict=False):
                 p = problem(reply, exp, "multi")
                 if p:
                     out.append((args, p))
@@ -192,8 +216,9 @@ class Unit:
 
 
 class Round:
-    def __init__(self, server: servers.Server, seed: int, cfg: harness.Config,
-                 rep: ServerReport) -> None:  # fmt: skip
+    def __init__(
+        self, server: servers.Server, seed: int, cfg: harness.Config, rep: ServerReport
+    ) -> None:
         self.server = server
         self.seed = seed
         self.cfg = cfg
@@ -236,18 +261,9 @@ class Round:
         conn = harness.connect(self.server)
         conn.call("FLUSHALL")
         now_ms = self.now_us // 1000
-        setup: list[list[bytes | str | int]] = []
+        setup: list[list[Arg]] = []
         for key, kind in self.gen.others.items():
-            setup.append(
-                {
-                    "string": ["SET", key, b"v\x00\xff"],
-                    "list": ["RPUSH", key, "a", "b"],
-                    "hash": ["HSET", key, "f", "v"],
-                    "set": ["SADD", key, "m"],
-                    "zset": ["ZADD", key, "1", "m"],
-                    "stream": ["XADD", key, "1-1", "f", "v"],
-                }[kind]
-            )
+            setup.append([*CREATE[kind][:1], key, *CREATE[kind][1:]])
             if key.endswith(b":ttl"):
                 setup.append(["PEXPIREAT", key, now_ms + 1000 * 86_400_000])
         conn.pipeline(setup)
@@ -284,7 +300,7 @@ class Round:
             units.append(unit)
             sent += len(unit.commands)
         wire = [cmd for u in units for cmd in u.wire()]
-        answers = conn.pipeline(wire)  # type: ignore[arg-type]
+        answers = conn.pipeline(wire)
         pos = 0
         for u in units:
             n = len(u.wire())
@@ -310,9 +326,10 @@ class Round:
         all_keys = conn.call("KEYS", "*")
         assert isinstance(all_keys, list)
         keys = [k for k in all_keys if isinstance(k, bytes)]
-        info = conn.pipeline(
-            [c for k in keys for c in (["TYPE", k], ["PTTL", k], ["DUMP", k], ["PEXPIRETIME", k])]
-        )
+        commands: list[list[Arg]] = []
+        for k in keys:
+            commands += [["TYPE", k], ["PTTL", k], ["DUMP", k], ["PEXPIRETIME", k]]
+        info = conn.pipeline(commands)
         present = set()
         for i, key in enumerate(keys):
             kind, pttl, payload, at = info[4 * i : 4 * i + 4]
@@ -320,15 +337,19 @@ class Round:
             present.add(key)
             if key in self.expected_others:
                 if (payload, at) != self.expected_others[key]:
-                    self.fail("other types untouched", f"{key!r} changed: now {kind_name} "
-                              f"PEXPIRETIME {at}")  # fmt: skip
+                    self.fail(
+                        "other types untouched",
+                        f"{key!r} changed: now {kind_name!r} PEXPIRETIME {at!r}",
+                    )
                 continue
             if kind_name != "ratelimit":
                 self.fail("stray key", f"{key!r} of type {kind_name!r} appeared")
                 continue
             if not isinstance(pttl, int) or pttl < 0:
-                self.fail("ttl", f"rate-limit key {key!r} has PTTL {pttl!r}; history: "
-                          f"{self.key_history(key)}")  # fmt: skip
+                self.fail(
+                    "ttl",
+                    f"rate-limit key {key!r} has PTTL {pttl!r}; history: {self.key_history(key)}",
+                )
             if isinstance(payload, bytes):
                 self.check_dump(conn, key, payload)
         for key in self.expected_others:
@@ -346,22 +367,23 @@ class Round:
             [["RESTORE", b"soak:roundtrip", 0, payload, "REPLACE"], ["DEL", b"soak:roundtrip"]]
         )
         if restored[0] != Status("OK"):
-            self.fail("own DUMP restores", f"RESTORE of {key!r}'s own DUMP {payload.hex()} "
-                      f"({described}) answered {restored[0]!r}; history: "
-                      f"{self.key_history(key)}")  # fmt: skip
+            self.fail(
+                "own DUMP restores",
+                f"RESTORE of {key!r}'s own DUMP {payload.hex()} "
+                f"({described}) answered {restored[0]!r}; history: "
+                f"{self.key_history(key)}",
+            )
 
     def check_reload(self, conn: Connection) -> None:
-        keys = conn.call("KEYS", "*")
-        assert isinstance(keys, list)
-        conn.pipeline([["EXISTS", k] for k in keys if isinstance(k, bytes)])
+        harness.drop_expired(conn)
         before = conn.pipeline([["DBSIZE"], ["DEBUG", "DIGEST"]])
         reloaded = conn.call("DEBUG", "RELOAD")
         after = conn.pipeline([["DBSIZE"], ["DEBUG", "DIGEST"]])
         if reloaded != Status("OK"):
-            self.fail("DEBUG RELOAD", f"answered {reloaded!r}; keys {before[0]} -> {after[0]}")
+            self.fail("DEBUG RELOAD", f"answered {reloaded!r}; keys {before[0]!r} -> {after[0]!r}")
             return
         if before[0] != after[0]:
-            self.fail("DEBUG RELOAD", f"key count {before[0]} -> {after[0]}")
+            self.fail("DEBUG RELOAD", f"key count {before[0]!r} -> {after[0]!r}")
         if before[1] != after[1]:
             self.fail("DEBUG RELOAD", f"DEBUG DIGEST {before[1]!r} -> {after[1]!r}")
 
@@ -388,14 +410,18 @@ def check_acl(server: servers.Server, rep: ServerReport) -> None:
     client = server.client()
     try:
         client.execute_command("ACL", "SETUSER", "limiter", "on", ">pw", "+@ratelimit", "~*")
-    except Exception as e:  # noqa: BLE001 - Redis 7.0 has no module ACL categories
+    except Exception as e:
         log(f"    acl: no @ratelimit category here ({e}); skipped")
         return
     conn = harness.connect(server)
     try:
         state = states.State(states.FIXED, (60_000_000, harness.EPOCH_US, 0)).encode()
         answers = conn.pipeline(
-            [["AUTH", "limiter", "pw"], ["RL.HIT", "acl:k", "5", "60"], ["RL.SETSTATE", "acl:k", state]]
+            [
+                ["AUTH", "limiter", "pw"],
+                ["RL.HIT", "acl:k", "5", "60"],
+                ["RL.SETSTATE", "acl:k", state],
+            ]
         )
     finally:
         conn.close()
@@ -419,7 +445,9 @@ def run(kind: servers.ServerKind, cfg: harness.Config, rep: ServerReport) -> Non
                     rep.fail(PROBE, "connection", f"seed={seed}: connection lost ({e}), server up")
                 else:
                     rep.add("crashes")
-                    rep.fail(PROBE, "crash", f"seed={seed}: the server died: {harness.log_tail(server)}")
+                    rep.fail(
+                        PROBE, "crash", f"seed={seed}: the server died: {harness.log_tail(server)}"
+                    )
                 server.stop()
                 server = harness.start(kind, clock=True)
     finally:

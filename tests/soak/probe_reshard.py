@@ -22,13 +22,13 @@ import time
 from collections import defaultdict
 
 import redis
-import servers
 from redis.crc import key_slot
 
 import cluster
 import harness
 import limits
 import probe_restore
+import servers
 import states
 from cluster import Cluster
 from limits import Counted
@@ -62,16 +62,21 @@ def pairs_in_slots(prefix: str, slots: int, count: int, rng: random.Random) -> l
         n += 1
         if key_slot(tag.encode()) < slots:
             a, b = rng.sample(limits.ALGORITHMS, 2)
-            out.append(limits.Pair(Counted(f"{{{tag}}}:{a.lower()}".encode(), a),
-                                   Counted(f"{{{tag}}}:{b.lower()}".encode(), b)))  # fmt: skip
+            out.append(
+                limits.Pair(
+                    Counted(f"{{{tag}}}:{a.lower()}".encode(), a),
+                    Counted(f"{{{tag}}}:{b.lower()}".encode(), b),
+                )
+            )
     return out
 
 
 class Traffic:
     """RL.HIT and RL.MHIT through a cluster client, in a thread, counting what was admitted."""
 
-    def __init__(self, c: Cluster, rng: random.Random, keys: list[Counted],
-                 pairs: list[limits.Pair]) -> None:  # fmt: skip
+    def __init__(
+        self, c: Cluster, rng: random.Random, keys: list[Counted], pairs: list[limits.Pair]
+    ) -> None:
         self.client = c.client()
         self.rng = rng
         self.keys = keys
@@ -100,7 +105,7 @@ class Traffic:
                 for key in touched:
                     self.unknown[key] += cost
                 if len(self.errors) < 5:
-                    self.errors.append(f"{command[0]} {touched[0]!r}: {e!r}")
+                    self.errors.append(f"{command[0]!r} {touched[0]!r}: {e!r}")
                 continue
             if isinstance(answer, list) and answer and answer[0] == 1:
                 for key in touched:
@@ -121,15 +126,16 @@ def owner_of(c: Cluster, key: bytes) -> servers.Server:
 
 
 def snapshot(c: Cluster, keys: list[Counted]) -> dict[bytes, tuple[object, object]]:
-    out = {}
+    out: dict[bytes, tuple[object, object]] = {}
     for k in keys:
         client = owner_of(c, k.key).client()
         out[k.key] = (client.dump(k.key), client.execute_command("PEXPIRETIME", k.key))
     return out
 
 
-def check_counts(c: Cluster, traffic: Traffic, keys: list[Counted], rep: ServerReport,
-                 where: str) -> None:  # fmt: skip
+def check_counts(
+    c: Cluster, traffic: Traffic, keys: list[Counted], rep: ServerReport, where: str
+) -> None:
     for k in keys:
         answer = owner_of(c, k.key).client().execute_command("RL.PEEK", k.key, *k.args)
         held = limits.used(answer)
@@ -138,27 +144,42 @@ def check_counts(c: Cluster, traffic: Traffic, keys: list[Counted], rep: ServerR
             rep.fail(PROBE, "unreadable key", f"{where}: RL.PEEK {k.key!r} answered {answer!r}")
         elif held < seen:
             rep.add("hits_lost", seen - held)
-            rep.fail(PROBE, "admitted hits lost", f"{where}: {k.key!r} ({k.algorithm}) counts "
-                     f"{held}, the client saw {seen} admitted")  # fmt: skip
+            rep.fail(
+                PROBE,
+                "admitted hits lost",
+                f"{where}: {k.key!r} ({k.algorithm}) counts {held}, the client saw {seen} admitted",
+            )
         elif held > seen + maybe:
-            rep.fail(PROBE, "phantom hits", f"{where}: {k.key!r} counts {held}, admitted {seen}"
-                     f" + unknown {maybe}")  # fmt: skip
+            rep.fail(
+                PROBE,
+                "phantom hits",
+                f"{where}: {k.key!r} counts {held}, admitted {seen} + unknown {maybe}",
+            )
 
 
-def compare(before: dict[bytes, tuple[object, object]], after: dict[bytes, tuple[object, object]],
-            rep: ServerReport, where: str) -> int:  # fmt: skip
+def compare(
+    before: dict[bytes, tuple[object, object]],
+    after: dict[bytes, tuple[object, object]],
+    rep: ServerReport,
+    where: str,
+) -> int:
     """Checks that keys moved unchanged; returns the largest expiry drift seen (ms)."""
     drift = 0
     for key, (data, at) in before.items():
         data2, at2 = after[key]
         if data2 != data:
-            rep.fail(PROBE, "DUMP changed by the move", f"{where}: {key!r}: "
-                     f"{data!r:.160} -> {data2!r:.160}")  # fmt: skip
+            rep.fail(
+                PROBE,
+                "DUMP changed by the move",
+                f"{where}: {key!r}: {data!r:.160} -> {data2!r:.160}",
+            )
             continue
         if isinstance(at, int) and isinstance(at2, int):
             drift = max(drift, abs(at2 - at))
             if not 0 <= at2 - at <= TTL_DRIFT_MS:
-                rep.fail(PROBE, "PEXPIRETIME changed by the move", f"{where}: {key!r}: {at} -> {at2}")
+                rep.fail(
+                    PROBE, "PEXPIRETIME changed by the move", f"{where}: {key!r}: {at} -> {at2}"
+                )
         elif at != at2:
             rep.fail(PROBE, "PEXPIRETIME changed by the move", f"{where}: {key!r}: {at} -> {at2}")
     return drift
@@ -172,8 +193,9 @@ def cli_ok(rc: int, out: str, rep: ServerReport, what: str) -> bool:
     return not bad
 
 
-def atomic_migration(c: Cluster, source: servers.Server, target: servers.Server, slots: int,
-                     rep: ServerReport) -> bool:  # fmt: skip
+def atomic_migration(
+    c: Cluster, source: servers.Server, target: servers.Server, slots: int, rep: ServerReport
+) -> bool:
     """CLUSTER MIGRATESLOTS of slots 0..slots-1; True when it completed."""
     try:
         answer = source.client().execute_command(
@@ -211,7 +233,9 @@ def edge_states(c: Cluster, rng: random.Random, slots: int, rep: ServerReport) -
         with harness.connect(node) as conn:
             if conn.call("RL.SETSTATE", key, state.encode()) != Status("OK"):
                 continue
-            conn.pipeline([["RL.HIT", key, *args] for args in probe_restore.requests_for(state)[:-1]])
+            conn.pipeline(
+                [["RL.HIT", key, *args] for args in probe_restore.requests_for(state)[:-1]]
+            )
             planted.append((key, state, node))
     source = owner_of(c, planted[0][0]) if planted else c.owner(0)
     target = next(n for n in c.nodes if n is not source)
@@ -246,8 +270,10 @@ def run(kind: servers.ServerKind, cfg: harness.Config, rep: ServerReport) -> Non
             time.sleep(0.5)
             rc, out = c.reshard(a, b, slots)
             time.sleep(0.3)
-        log(f"    reshard of {slots} slots under traffic: {traffic.sent} commands, "
-            f"{sum(traffic.admitted.values())} units admitted, exit {rc}")  # fmt: skip
+        log(
+            f"    reshard of {slots} slots under traffic: {traffic.sent} commands, "
+            f"{sum(traffic.admitted.values())} units admitted, exit {rc}"
+        )
         for e in traffic.errors:
             rep.fail(PROBE, "client error under traffic", e)
         cli_ok(rc, out, rep, "reshard under traffic")
@@ -260,7 +286,8 @@ def run(kind: servers.ServerKind, cfg: harness.Config, rep: ServerReport) -> Non
         if cli_ok(rc, out, rep, "reshard without traffic"):
             harness.wait_for(c.settled, 60, "the cluster to settle")
             drift = compare(before, snapshot(c, everything), rep, "second reshard")
-            log(f"    second reshard: {len(everything)} keys compared, expiry drift up to {drift} ms")
+            n = len(everything)
+            log(f"    second reshard: {n} keys compared, expiry drift up to {drift} ms")
 
         if is_valkey(a):
             with Traffic(c, rng, keys, pairs) as traffic2:

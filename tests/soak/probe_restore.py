@@ -11,16 +11,16 @@ and the server stays up. Every accepted payload that fails one of them is report
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, field
-
-import servers
 
 import argmodel
 import dump
 import harness
 import payloads
 import replies
+import servers
 import states
 from payloads import Payload
 from report import ServerReport, log
@@ -37,15 +37,28 @@ def base_keys(conn: Connection, now_us: int) -> list[tuple[str, list[list[str | 
     for a in algos:
         out.append((f"{a} one hit", [["RL.HIT", "k", "5", "60", "ALGO", a]]))
         out.append((f"{a} full", [["RL.HIT", "k", "3", "60", "ALGO", a, "COST", "3"]]))
-        out.append((f"{a} large", [["RL.HIT", "k", "9000000000", "36500d", "ALGO", a, "COST", "123456789"]]))
+        out.append(
+            (
+                f"{a} large",
+                [["RL.HIT", "k", "9000000000", "36500d", "ALGO", a, "COST", "123456789"]],
+            )
+        )
         out.append((f"{a} sub-ms rate", [["RL.HIT", "k", "3", "1", "ALGO", a]]))
-    out.append(("TOKEN burst", [["RL.HIT", "k", "10", "1h", "ALGO", "TOKEN", "BURST", "40", "COST", "7"]]))
+    out.append(
+        ("TOKEN burst", [["RL.HIT", "k", "10", "1h", "ALGO", "TOKEN", "BURST", "40", "COST", "7"]])
+    )
     out.append(("CL.THROTTLE", [["CL.THROTTLE", "k", "15", "30", "60", "4"]]))
     edges = [
         states.State(states.BUCKET, (60_000_000, 5, 1, states.MAX_INSTANT + states.MAX_WINDOW, 0)),
-        states.State(states.SLIDING, (states.MAX_WINDOW, states.MAX_INSTANT, states.MAX_LIMIT, states.MAX_LIMIT)),
+        states.State(
+            states.SLIDING,
+            (states.MAX_WINDOW, states.MAX_INSTANT, states.MAX_LIMIT, states.MAX_LIMIT),
+        ),
         states.State(states.FIXED, (1_000, now_us, states.MAX_LIMIT)),
-        states.State(states.BUCKET, (1_000, states.MAX_LIMIT, states.MAX_LIMIT, now_us + 10**6, states.MAX_LIMIT - 1)),
+        states.State(
+            states.BUCKET,
+            (1_000, states.MAX_LIMIT, states.MAX_LIMIT, now_us + 10**6, states.MAX_LIMIT - 1),
+        ),
     ]
     for s in edges:
         out.append((f"planted {s.describe()}", [["RL.SETSTATE", "k", s.encode()]]))
@@ -56,7 +69,7 @@ def real_dumps(conn: Connection, now_us: int) -> list[Payload]:
     found = []
     for label, commands in base_keys(conn, now_us):
         conn.call("DEL", "k")
-        conn.pipeline(commands)  # type: ignore[arg-type]
+        conn.pipeline(commands)
         data = conn.call("DUMP", "k")
         if isinstance(data, bytes):
             found.append(Payload(label, data))
@@ -67,10 +80,16 @@ def real_dumps(conn: Connection, now_us: int) -> list[Payload]:
 def requests_for(state: states.State | None) -> list[list[str]]:
     """RL.HIT arguments (after the key) that read the state as it is, and some that reshape
     it or raise its capacity."""
-    if state is None or state.kind not in states.FIELDS or len(state.fields) != states.FIELDS[state.kind]:
+    if (
+        state is None
+        or state.kind not in states.FIELDS
+        or len(state.fields) != states.FIELDS[state.kind]
+    ):
         return [["5", "60"], ["5", "60", "ALGO", "GCRA", "BURST", "9"]]
     w = state.fields[0]
-    window = f"{w // 1000}ms" if w % 1000 == 0 and states.MIN_WINDOW <= w <= states.MAX_WINDOW else "60"
+    window = (
+        f"{w // 1000}ms" if w % 1000 == 0 and states.MIN_WINDOW <= w <= states.MAX_WINDOW else "60"
+    )
     if state.kind == states.SLIDING:
         used = min(states.MAX_LIMIT, max(1, state.fields[2] + state.fields[3]))
         return [[str(used), window], ["1", window, "COST", "1"], ["5", window, "ALGO", "GCRA"]]
@@ -81,7 +100,16 @@ def requests_for(state: states.State | None) -> list[list[str]]:
     burst = min(states.MAX_LIMIT, max(1, state.fields[2]))
     out = [[str(limit), window, "ALGO", "GCRA", "BURST", str(burst)]]
     for bigger in (burst + 1, burst * 2, limit * states.MAX_WINDOW // max(1, w)):
-        out.append([str(limit), window, "ALGO", "TOKEN", "BURST", str(min(states.MAX_LIMIT, max(1, bigger)))])
+        out.append(
+            [
+                str(limit),
+                window,
+                "ALGO",
+                "TOKEN",
+                "BURST",
+                str(min(states.MAX_LIMIT, max(1, bigger))),
+            ]
+        )
     out.append([str(limit), window, "ALGO", "SLIDING"])
     return out
 
@@ -105,8 +133,11 @@ class Probe:
 
     def fail(self, check: str, acc: Accepted, detail: str) -> None:
         restore = " ".join(str(a) for a in acc.restore)
-        self.rep.fail(PROBE, check, f"{acc.payload.label}; RESTORE k {restore} "
-                      f"{acc.payload.data.hex()}: {detail}")  # fmt: skip
+        self.rep.fail(
+            PROBE,
+            check,
+            f"{acc.payload.label}; RESTORE k {restore} {acc.payload.data.hex()}: {detail}",
+        )
 
     def ttl_argument(self) -> list[str | int]:
         roll = self.rng.random()
@@ -125,8 +156,8 @@ class Probe:
             ttl = self.ttl_argument()
             candidates.append(Accepted(key, p, ttl))
             commands.append(["RESTORE", key, ttl[0], p.data, *ttl[1:]])
-        answers = conn.pipeline(commands)  # type: ignore[arg-type]
-        for acc, answer in zip(candidates, answers):
+        answers = conn.pipeline(commands)
+        for acc, answer in zip(candidates, answers, strict=False):
             if answer == Status("OK"):
                 accepted.append(acc)
             elif not isinstance(answer, Error) or replies.error_problem(answer):
@@ -144,10 +175,15 @@ class Probe:
             [["RESTORE", b"p:copy", 0, data, "REPLACE"], ["DUMP", b"p:copy"], ["DEL", b"p:copy"]]
         )
         if back[0] != Status("OK"):
-            self.fail("(b) DUMP then RESTORE", acc, f"its DUMP {when} ({describe(data)}), "
-                      f"{data.hex()}, answered {back[0]!r}")  # fmt: skip
+            self.fail(
+                "(b) DUMP then RESTORE",
+                acc,
+                f"its DUMP {when} ({describe(data)}), {data.hex()}, answered {back[0]!r}",
+            )
         elif back[1] != data:
-            self.fail("(b) DUMP then RESTORE", acc, f"DUMP {when} {data.hex()} came back as {back[1]!r}")
+            self.fail(
+                "(b) DUMP then RESTORE", acc, f"DUMP {when} {data.hex()} came back as {back[1]!r}"
+            )
 
     def check_use(self, conn: Connection, acc: Accepted) -> None:
         pttl = conn.call("PTTL", acc.key)
@@ -155,10 +191,8 @@ class Probe:
             self.fail("(d) TTL", acc, f"no TTL after RESTORE ({describe_key(conn, acc.key)})")
         self.check_roundtrip(conn, acc, "as restored")
         state = None
-        try:
+        with contextlib.suppress(ValueError, IndexError, KeyError):
             state = states.decode(dump.parse(acc.payload.data).state)
-        except (ValueError, IndexError, KeyError):
-            pass
         requests = requests_for(state)
         if self.rng.random() < 0.5:
             # Without the last request, which reshapes the state into another algorithm's,
@@ -171,26 +205,26 @@ class Probe:
                 continue
             acc.hits.append(args)
             answers = conn.pipeline([["RL.PEEK", acc.key, *args], ["RL.HIT", acc.key, *args]])
-            for verb, answer in zip(("RL.PEEK", "RL.HIT"), answers):
+            for verb, answer in zip(("RL.PEEK", "RL.HIT"), answers, strict=False):
                 p = replies.decision_problem(answer, limit, verb == "RL.HIT")
                 if isinstance(answer, Error):
                     p = f"refused: {answer.text}"
                 if p:
                     self.fail("(a) usable", acc, f"{verb} k {' '.join(args)} -> {p}")
             # Each hit may store a new state: every one of them must load again.
-            self.check_roundtrip(conn, acc, "after RL.HIT k " + " / ".join(" ".join(h) for h in acc.hits))
+            self.check_roundtrip(
+                conn, acc, "after RL.HIT k " + " / ".join(" ".join(h) for h in acc.hits)
+            )
 
     def reload_ok(self, conn: Connection) -> tuple[bool, str]:
-        keys = conn.call("KEYS", "*")
-        assert isinstance(keys, list)
-        conn.pipeline([["EXISTS", k] for k in keys if isinstance(k, bytes)])
+        harness.drop_expired(conn)
         before = conn.call("DBSIZE")
         answer = conn.call("DEBUG", "RELOAD")
         after = conn.call("DBSIZE")
         if answer != Status("OK"):
-            return False, f"DEBUG RELOAD answered {answer!r}, keys {before} -> {after}"
+            return False, f"DEBUG RELOAD answered {answer!r}, keys {before!r} -> {after!r}"
         if before != after:
-            return False, f"DEBUG RELOAD kept {after} of {before} keys"
+            return False, f"DEBUG RELOAD kept {after!r} of {before!r} keys"
         return True, ""
 
     def isolate_reload(self, conn: Connection, accepted: list[Accepted]) -> None:
@@ -203,14 +237,18 @@ class Probe:
             ok, why = self.reload_ok(conn)
             if not ok:
                 shown = describe(data) if isinstance(data, bytes) else "gone"
-                self.fail("(c) DEBUG RELOAD", acc, f"after RL.HIT "
-                          f"{' / '.join(' '.join(h) for h in acc.hits)} the key holds {shown}: {why}")  # fmt: skip
+                hits = " / ".join(" ".join(h) for h in acc.hits)
+                self.fail(
+                    "(c) DEBUG RELOAD", acc, f"after RL.HIT {hits} the key holds {shown}: {why}"
+                )
 
     def run(self) -> None:
         conn = harness.connect(self.server)
         bases = real_dumps(conn, harness.EPOCH_US)
-        log(f"  restore: {len(bases)} real DUMPs, {self.cfg.restore_payloads} payloads "
-            f"(seed {self.cfg.seed * 7919 + 2})")  # fmt: skip
+        log(
+            f"  restore: {len(bases)} real DUMPs, {self.cfg.restore_payloads} payloads "
+            f"(seed {self.cfg.seed * 7919 + 2})"
+        )
         todo = bases + [
             payloads.mutate(self.rng.choice(bases), self.rng)
             for _ in range(self.cfg.restore_payloads - len(bases))
@@ -235,8 +273,12 @@ class Probe:
                     raise
                 self.rep.add("crashes")
                 hexes = " ".join(p.data.hex() for p in batch)
-                self.rep.fail(PROBE, "crash", f"the server died ({e}) in a batch of payloads "
-                              f"{hexes}: {harness.log_tail(self.server)}")  # fmt: skip
+                self.rep.fail(
+                    PROBE,
+                    "crash",
+                    f"the server died ({e}) in a batch of payloads "
+                    f"{hexes}: {harness.log_tail(self.server)}",
+                )
                 self.server.stop()
                 self.server = harness.start(self.kind, clock=True)
                 harness.freeze(self.server, harness.EPOCH_US)

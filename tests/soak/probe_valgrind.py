@@ -15,6 +15,7 @@ the server's allocator, which valgrind would not see.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import re
@@ -22,12 +23,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import servers
-
 import harness
 import payloads
 import probe_fuzz
 import probe_restore
+import servers
 from report import ServerReport, log
 from resp import Status
 
@@ -110,8 +110,10 @@ def workload(primary: servers.Server, cfg: harness.Config, rep: ServerReport) ->
                 )
         conn.call("CONFIG", "SET", "appendonly", "yes")
         harness.wait_for(
-            lambda: primary.client().info("persistence").get("aof_rewrite_in_progress") == 0
-            and primary.client().info("persistence").get("aof_rewrite_scheduled") == 0,
+            lambda: (
+                primary.client().info("persistence").get("aof_rewrite_in_progress") == 0
+                and primary.client().info("persistence").get("aof_rewrite_scheduled") == 0
+            ),
             300,
             "the AOF rewrite",
         )
@@ -129,10 +131,8 @@ def classify(head: str) -> str:
 
 
 def shut_down(server: servers.Server) -> None:
-    try:
+    with contextlib.suppress(Exception):
         server.client(socket_timeout=300).shutdown(nosave=True)
-    except Exception:  # noqa: BLE001 - the connection drops as the server exits
-        pass
     try:
         server.process.wait(timeout=300)
     except subprocess.TimeoutExpired:
@@ -159,8 +159,10 @@ def run(kind: servers.ServerKind, cfg: harness.Config, rep: ServerReport) -> Non
         )
         workload(primary, cfg, rep)
         harness.wait_for(
-            lambda: primary.client().info("replication").get("master_repl_offset")
-            == replica.client().info("replication").get("slave_repl_offset"),
+            lambda: (
+                primary.client().info("replication").get("master_repl_offset")
+                == replica.client().info("replication").get("slave_repl_offset")
+            ),
             300,
             "the replica to apply every effect",
         )
@@ -181,6 +183,8 @@ def run(kind: servers.ServerKind, cfg: harness.Config, rep: ServerReport) -> Non
                     rep.add("leaks")
                 rep.fail(PROBE, classify(head), f"{role} ({path}): {head}: {frames}")
             summary = re.findall(r"ERROR SUMMARY: (\d+) errors", text)
-            log(f"    {role} {path.name}: {summary[-1] if summary else '?'} errors in all, "
-                f"{len(findings(text, module_name))} with a module frame")  # fmt: skip
+            log(
+                f"    {role} {path.name}: {summary[-1] if summary else '?'} errors in all, "
+                f"{len(findings(text, module_name))} with a module frame"
+            )
     log(f"    valgrind: {found} findings with a frame in {module_name}")

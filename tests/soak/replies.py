@@ -5,7 +5,7 @@ bounds, or an error of a documented class.
 from __future__ import annotations
 
 from argmodel import Limit
-from resp import Error, Reply
+from resp import Error
 
 MAX_REPLY = (1 << 63) - 1
 # Error classes a client may see from the module's commands: its own ERR, the server's
@@ -22,18 +22,19 @@ def error_problem(reply: Error) -> str | None:
     return None
 
 
-def _ints(reply: Reply, n: int) -> list[int] | str:
+def ints(reply: object, n: int) -> list[int] | str:
     if not isinstance(reply, list) or len(reply) != n:
         return f"expected {n} integers, got {reply!r:.200}"
-    if not all(isinstance(x, int) and not isinstance(x, bool) for x in reply):
+    ints = [x for x in reply if isinstance(x, int) and not isinstance(x, bool)]
+    if len(ints) != n:
         return f"expected {n} integers, got {reply!r:.200}"
-    return [int(x) for x in reply]  # type: ignore[arg-type]
+    return ints
 
 
-def decision_problem(reply: Reply, limit: Limit | None, consuming: bool) -> str | None:
+def decision_problem(reply: object, limit: Limit | None, consuming: bool) -> str | None:
     """RL.HIT / RL.PEEK: [allowed, limit, remaining, retry_after_ms, reset_after_ms].
     `limit` is the request (None when it is not known); `consuming` for RL.HIT."""
-    fields = _ints(reply, 5)
+    fields = ints(reply, 5)
     if isinstance(fields, str):
         return fields
     allowed, cap, remaining, retry, reset = fields
@@ -62,9 +63,9 @@ def decision_problem(reply: Reply, limit: Limit | None, consuming: bool) -> str 
     return None
 
 
-def mhit_problem(reply: Reply, limits: list[Limit] | None) -> str | None:
+def mhit_problem(reply: object, limits: list[Limit] | None) -> str | None:
     """RL.MHIT: the five fields, then the 1-based position of the deciding key."""
-    fields = _ints(reply, 6)
+    fields = ints(reply, 6)
     if isinstance(fields, str):
         return fields
     deciding = fields[5]
@@ -73,7 +74,7 @@ def mhit_problem(reply: Reply, limits: list[Limit] | None) -> str | None:
     if limits is None:
         return decision_problem(fields[:5], None, True)
     limit = limits[deciding - 1]
-    allowed, cap, remaining, retry, reset = fields[:5]
+    allowed, cap, remaining, retry, _ = fields[:5]
     base = decision_problem(fields[:5], None, True)
     if base:
         return base
@@ -92,9 +93,9 @@ def mhit_problem(reply: Reply, limits: list[Limit] | None) -> str | None:
     return None
 
 
-def throttle_problem(reply: Reply, limit: Limit | None) -> str | None:
+def throttle_problem(reply: object, limit: Limit | None) -> str | None:
     """CL.THROTTLE: [limited, limit, remaining, retry_after_s, reset_after_s]."""
-    fields = _ints(reply, 5)
+    fields = ints(reply, 5)
     if isinstance(fields, str):
         return fields
     limited, cap, remaining, retry, reset = fields

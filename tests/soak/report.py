@@ -26,7 +26,9 @@ SHOWN_CHARS = 700
 
 
 def cut(text: str) -> str:
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + " ...(cut; see the JSON report)"
+    return (
+        text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + " ...(cut; see the JSON report)"
+    )
 
 
 @dataclass

@@ -7,11 +7,12 @@ sent it, errors included, without a library turning them into exceptions, boolea
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
-Arg = Union[bytes, str, int]
+Arg = bytes | str | int
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Status:
     text: str
 
 
-Reply = Union[int, bytes, None, Status, Error, float, bool, list["Reply"]]
+Reply = int | bytes | None | Status | Error | float | bool | list["Reply"]
 
 
 class ConnectionLost(Exception):
@@ -43,7 +44,7 @@ class ConnectionLost(Exception):
         self.replies = replies
 
 
-def encode(args: list[Arg]) -> bytes:
+def encode(args: Sequence[Arg]) -> bytes:
     out = [b"*%d\r\n" % len(args)]
     for arg in args:
         if isinstance(arg, int):
@@ -64,10 +65,8 @@ class Connection:
         self.pos = 0
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     def __enter__(self) -> Connection:
         return self
@@ -75,7 +74,7 @@ class Connection:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def pipeline(self, commands: list[list[Arg]]) -> list[Reply]:
+    def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Reply]:
         """Sends every command in one write and reads one reply per command. Raises
         ConnectionLost with the replies read so far when the server goes away."""
         payload = b"".join(encode(c) for c in commands)

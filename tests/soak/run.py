@@ -15,14 +15,12 @@ import argparse
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "support")]
-
-import servers  # noqa: E402
 
 import harness  # noqa: E402
 import probe_clock  # noqa: E402
@@ -31,6 +29,7 @@ import probe_fuzz  # noqa: E402
 import probe_reshard  # noqa: E402
 import probe_restore  # noqa: E402
 import probe_valgrind  # noqa: E402
+import servers  # noqa: E402
 from report import ServerReport, log, print_summary  # noqa: E402
 
 Probe = Callable[[servers.ServerKind, harness.Config, ServerReport], None]
@@ -61,10 +60,13 @@ def main() -> int:
     if opts.server:
         kinds = [k for k in kinds if k.id in opts.server or k.name in opts.server]
         if not kinds:
-            parser.error(f"no server matches {opts.server}; ids: "
-                         f"{[k.id for k in servers.matrix()]}")  # fmt: skip
-    log(f"soak ({'quick' if cfg.quick else 'full'}), seed {cfg.seed}, module "
-        f"{servers.module_path()}")  # fmt: skip
+            parser.error(
+                f"no server matches {opts.server}; ids: {[k.id for k in servers.matrix()]}"
+            )
+    log(
+        f"soak ({'quick' if cfg.quick else 'full'}), seed {cfg.seed}, module "
+        f"{servers.module_path()}"
+    )
     reports = []
     started = time.monotonic()
     for kind in kinds:
@@ -76,7 +78,7 @@ def main() -> int:
             t0 = time.monotonic()
             try:
                 PROBES[name](kind, cfg, rep)
-            except Exception:  # noqa: BLE001 - a probe that breaks is reported, the rest go on
+            except Exception:
                 rep.fail(name, "probe error", traceback.format_exc().strip().replace("\n", " | "))
             log(f"    {name} took {time.monotonic() - t0:.1f} s")
     log(f"\nsoak took {time.monotonic() - started:.0f} s")

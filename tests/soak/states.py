@@ -42,7 +42,7 @@ class State:
             FIXED: ("window", "start", "count"),
             BUCKET: ("window", "limit", "burst", "tat", "frac"),
         }.get(self.kind, tuple(f"f{i}" for i in range(len(self.fields))))
-        inner = " ".join(f"{n}={v}" for n, v in zip(names, self.fields))
+        inner = " ".join(f"{n}={v}" for n, v in zip(names, self.fields, strict=False))
         return f"{KIND_NAMES.get(self.kind, self.kind)}({inner})"
 
 
@@ -116,7 +116,7 @@ def around(*points: int) -> list[int]:
     return sorted(out)
 
 
-WINDOW_EDGES = around(0, MIN_WINDOW, 1_000_000, 60_000_000, MAX_WINDOW, 1 << 32, U64) + [1_500]
+WINDOW_EDGES = [*around(0, MIN_WINDOW, 1_000_000, 60_000_000, MAX_WINDOW, 1 << 32, U64), 1_500]
 INSTANT_EDGES = around(0, 1 << 52, MAX_INSTANT, MAX_INSTANT + MAX_WINDOW, 1 << 63, U64)
 COUNT_EDGES = around(0, 1 << 22, 1 << 44, 1 << 53, MAX_LIMIT, U64)
 SMALL_LIMIT_EDGES = around(0, 1, 3, 1 << 14, 1 << 15, MAX_LIMIT)
