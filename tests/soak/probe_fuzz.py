@@ -161,8 +161,32 @@ def show(args: list[bytes], limit: int = 12) -> str:
     return " ".join(repr(a)[1:] for a in shown) + more
 
 
+def getkeys_problem(args: list[bytes], reply: Reply) -> str | None:
+    """COMMAND GETKEYS runs the module's key extraction (RL.MHIT's getkeys-api, the key specs)
+    on the fuzzed arguments: the keys, or an error when there are none to find."""
+    name = args[0].upper()
+    expected: list[bytes] | None = [args[1]] if len(args) > 1 else None
+    if not arity_ok(name, len(args)):
+        expected = None
+    elif name == b"RL.MHIT":
+        n = argmodel.integer(args[1])
+        if n is not None and n >= 1 << 31:
+            # Redis 7.0 truncates a key spec's count to an int (2^53 + 1 finds one key); the
+            # module refuses such a numkeys itself, so no key is touched either way.
+            return None
+        expected = args[2 : 2 + n] if n is not None and 1 <= n <= len(args) - 2 else None
+    if expected is None:
+        if isinstance(reply, Error) and reply.text.startswith("ERR"):
+            return None
+        return f"COMMAND GETKEYS found keys where there are none: {reply!r:.120}"
+    if reply != expected:
+        return f"COMMAND GETKEYS answered {reply!r:.160}, the keys are {expected!r:.160}"
+    return None
+
+
 class Unit:
-    """One element of a batch: a plain command, a MULTI/EXEC block or a script call."""
+    """One element of a batch: a plain command, a MULTI/EXEC block, a script call, COMMAND
+    GETKEYS of a command, or a command sent by a user whose ACL allows only some keys."""
 
     def __init__(self, context: str, commands: list[list[bytes]], expects: list[Expect]) -> None:
         self.context = context
@@ -170,8 +194,10 @@ class Unit:
         self.expects = expects
 
     def wire(self) -> list[list[bytes]]:
-        if self.context == "plain":
+        if self.context in ("plain", "acl"):
             return self.commands
+        if self.context == "getkeys":
+            return [[b"COMMAND", b"GETKEYS", *self.commands[0]]]
         if self.context == "multi":
             return [[b"MULTI"], *self.commands, [b"EXEC"]]
         args = self.commands[0]
@@ -183,6 +209,16 @@ class Unit:
     def check(self, answers: list[Reply]) -> list[tuple[list[bytes], str]]:
         """(command, problem) for every reply that is wrong."""
         out = []
+        if self.context == "getkeys":
+            p = getkeys_problem(self.commands[0], answers[0])
+            return [(self.commands[0], p)] if p else []
+        if self.context == "acl":
+            # Keys outside the user's patterns are refused before the module runs.
+            reply = answers[0]
+            if isinstance(reply, Error) and reply.code == "NOPERM":
+                return []
+            p = problem(reply, self.expects[0], "plain")
+            return [(self.commands[0], p)] if p else []
         if self.context in ("plain", "script", "script_ro"):
             for args, exp, reply in zip(self.commands, self.expects, answers, strict=False):
                 p = problem(reply, exp, self.context)
@@ -229,7 +265,7 @@ class Round:
         self.history: dict[bytes, deque[str]] = {}
         self.now_us = harness.EPOCH_US + self.rng.randrange(10**12) // 1000 * 1000
         self.expected_others: dict[bytes, tuple[bytes, int]] = {}
-        self.conn: Connection | None = None
+        self.resp3 = False
         self.batch = 0
 
     def where(self) -> str:
@@ -271,7 +307,18 @@ class Round:
             d, t = conn.pipeline([["DUMP", key], ["PEXPIRETIME", key]])
             assert isinstance(d, bytes) and isinstance(t, int)
             self.expected_others[key] = (d, t)
-        if self.rng.random() < 0.25:
+        self.resp3 = self.rng.random() < 0.25
+        if self.resp3:
+            conn.call("HELLO", "3")
+        return conn
+
+    def limited_connection(self) -> Connection:
+        """A user allowed every command, but only keys named rl:* and {t}*."""
+        user = ["ACL", "SETUSER", "fuzzer", "reset", "on", ">pw", "~rl:*", "~{t}*", "+@all"]
+        conn = harness.connect(self.server)
+        answers = conn.pipeline([user, ["AUTH", "fuzzer", "pw"]])
+        assert answers == [Status("OK"), Status("OK")], answers
+        if self.resp3:
             conn.call("HELLO", "3")
         return conn
 
@@ -286,12 +333,16 @@ class Round:
         context = "plain"
         if roll < 0.15:
             context = "script_ro" if self.rng.random() < 0.1 else "script"
+        elif roll < 0.18:
+            context = "getkeys"
+        elif roll < 0.23:
+            context = "acl"
         exp = expect(cmd, self.others)
         if context.startswith("script") and exp.kind == "arity":
             context = "plain"  # the script's own arity message is checked in plain form
         return Unit(context, [cmd], [exp])
 
-    def run_batch(self, conn: Connection) -> int:
+    def run_batch(self, conn: Connection, limited: Connection) -> int:
         self.gen.now_us = self.now_us
         units: list[Unit] = []
         sent = 0
@@ -299,16 +350,20 @@ class Round:
             unit = self.unit()
             units.append(unit)
             sent += len(unit.commands)
-        wire = [cmd for u in units for cmd in u.wire()]
-        answers = conn.pipeline(wire)
-        pos = 0
-        for u in units:
-            n = len(u.wire())
-            for args in u.commands:
-                self.remember(args)
-            for args, p in u.check(answers[pos : pos + n]):
-                self.fail(f"reply ({u.context})", f"{show(args)} -> {p}")
-            pos += n
+        # The limited user's commands go on its own connection, after the batch.
+        for group, via in (
+            ([u for u in units if u.context != "acl"], conn),
+            ([u for u in units if u.context == "acl"], limited),
+        ):
+            answers = via.pipeline([cmd for u in group for cmd in u.wire()])
+            pos = 0
+            for u in group:
+                n = len(u.wire())
+                for args in u.commands:
+                    self.remember(args)
+                for args, p in u.check(answers[pos : pos + n]):
+                    self.fail(f"reply ({u.context})", f"{show(args)} -> {p}")
+                pos += n
         return sent
 
     def move_clock(self) -> None:
@@ -342,6 +397,8 @@ class Round:
                         f"{key!r} changed: now {kind_name!r} PEXPIRETIME {at!r}",
                     )
                 continue
+            if kind_name == "none":
+                continue  # it expired between KEYS and TYPE
             if kind_name != "ratelimit":
                 self.fail("stray key", f"{key!r} of type {kind_name!r} appeared")
                 continue
@@ -390,11 +447,12 @@ class Round:
     def run(self) -> int:
         """Runs the round; returns the commands sent. Raises ConnectionLost on a crash."""
         conn = self.setup()
+        limited = self.limited_connection()
         total = 0
         try:
             batches = max(1, self.cfg.round_commands // self.cfg.batch_commands)
             for self.batch in range(batches):
-                total += self.run_batch(conn)
+                total += self.run_batch(conn, limited)
                 self.move_clock()
                 self.check_keys(conn)
             self.batch = batches
@@ -402,6 +460,7 @@ class Round:
         finally:
             self.rep.add("commands_fuzzed", total)
             conn.close()
+            limited.close()
         return total
 
 
