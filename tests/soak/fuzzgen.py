@@ -258,7 +258,10 @@ class Generator:
 
     def mhit(self) -> list[str | bytes]:
         count = self.rng.choice([1, 1, 2, 2, 3, 4, 8])
-        if self.rng.random() < 0.5:
+        if self.rng.random() < 0.02:
+            # The most keys one call may take, and one more.
+            keys = [f"{{t}}m{i}".encode() for i in range(self.rng.choice((64, 65)))]
+        elif self.rng.random() < 0.5:
             keys = self.rng.sample(RL_KEYS[-4:], min(count, 4))
         else:
             keys = [self.key() for _ in range(count)]
@@ -342,8 +345,27 @@ class Generator:
         tat = min(tat, states.MAX_INSTANT + states.MAX_WINDOW)
         return states.State(states.BUCKET, (w, limit, burst, tat, self.rng.randrange(limit)))
 
+    def companion(self) -> list[str | bytes]:
+        """A server command that runs the data type's callbacks on a rate-limit key: copy,
+        memory usage, digest, free (UNLINK), rename."""
+        a, b = self.rng.sample(RL_KEYS, 2)
+        return self.rng.choice(
+            [
+                ["COPY", a, b, "REPLACE"],
+                ["RENAME", a, b],
+                ["MEMORY", "USAGE", a],
+                ["DEBUG", "DIGEST-VALUE", a],
+                ["DEBUG", "OBJECT", a],
+                ["OBJECT", "ENCODING", a],
+                ["UNLINK", a],
+                ["DUMP", a],
+            ]
+        )
+
     def command(self) -> list[str | bytes]:
         roll = self.rng.random()
+        if roll < 0.03:
+            return self.companion()
         if roll < 0.55:
             return self.hit()
         if roll < 0.75:

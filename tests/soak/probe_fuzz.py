@@ -1,8 +1,11 @@
 """Probe 1: command fuzzing.
 
 Rounds of random RL.* commands (fuzzgen.py), pipelined, plain, inside MULTI/EXEC and inside
-Lua scripts, in RESP2 and RESP3, on a server whose clock is frozen and moved by the round's
-seed, so that a seed replays exactly. Every reply is checked against the argument grammar
+Lua scripts, in RESP2 and RESP3, through COMMAND GETKEYS, from a user whose ACL allows only
+some keys, mixed with server commands that run the data type's callbacks (COPY, RENAME,
+MEMORY USAGE, DEBUG DIGEST-VALUE, UNLINK...), on a server whose clock is frozen and moved by
+the round's seed, so that a seed replays exactly (on Valkey, whose frozen clock drifts by
+microseconds within an event-loop turn, nearly so). Every reply is checked against the argument grammar
 (argmodel.py) and the bounds of a decision (replies.py). After every batch: the server
 answers PING; every rate-limit key has a TTL and a state its own DUMP can RESTORE; every key of
 another type keeps its value and TTL. At the end of a round DEBUG RELOAD succeeds and keeps the
@@ -35,6 +38,7 @@ SCRIPT_WITH_KEY = (
     "local a = {ARGV[1], KEYS[1]} for i = 2, #ARGV do a[#a + 1] = ARGV[i] end "
     "return redis.pcall(unpack(a))"
 )
+COMPANIONS = {b"COPY", b"RENAME", b"MEMORY", b"DEBUG", b"OBJECT", b"UNLINK", b"DUMP"}
 ARITY = {b"RL.HIT": -4, b"RL.PEEK": -4, b"RL.MHIT": -6, b"CL.THROTTLE": -5, b"RL.SETSTATE": 3}
 LUA_EXACT = 1 << 53
 # How each key of another type is made: the command, then its arguments after the key.
@@ -67,7 +71,7 @@ CLOCK_MOVES_US = [
 class Expect:
     """What a command must be answered with."""
 
-    kind: str  # arity | error | wrongtype | decision | mhit | throttle | ok
+    kind: str  # arity | error | wrongtype | decision | mhit | throttle | ok | companion
     name: bytes
     error: str = ""
     limit: Limit | None = None
@@ -81,6 +85,8 @@ def arity_ok(name: bytes, argc: int) -> bool:
 
 def expect(args: list[bytes], others: set[bytes]) -> Expect:
     name = args[0].upper()
+    if name in COMPANIONS:
+        return Expect("companion", name)
     if not arity_ok(name, len(args)):
         return Expect("arity", name)
     try:
@@ -123,6 +129,11 @@ def problem(reply: Reply, exp: Expect, context: str) -> str | None:
         if isinstance(reply, Error) and "not allowed from read-only scripts" in reply.text:
             return None
         return f"a write command in EVAL_RO was answered {reply!r:.120}"
+    if exp.kind == "companion":
+        # Any answer but an error, except for a key that does not exist.
+        if isinstance(reply, Error) and "no such key" not in reply.text:
+            return f"{exp.name.decode()} answered {reply.text!r}"
+        return None
     if exp.kind == "arity":
         if isinstance(reply, Error) and reply.text.startswith("ERR") and "arg" in reply.text:
             return None
@@ -340,6 +351,8 @@ class Round:
         exp = expect(cmd, self.others)
         if context.startswith("script") and exp.kind == "arity":
             context = "plain"  # the script's own arity message is checked in plain form
+        if exp.kind == "companion" and context not in ("plain", "acl"):
+            context = "plain"  # DEBUG is refused in scripts; GETKEYS is about RL commands
         return Unit(context, [cmd], [exp])
 
     def run_batch(self, conn: Connection, limited: Connection) -> int:

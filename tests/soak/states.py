@@ -116,7 +116,11 @@ def around(*points: int) -> list[int]:
     return sorted(out)
 
 
-WINDOW_EDGES = [*around(0, MIN_WINDOW, 1_000_000, 60_000_000, MAX_WINDOW, 1 << 32, U64), 1_500]
+# The compact form keeps windows of whole milliseconds below 2^32 ms (packed.rs).
+WINDOW_EDGES = [
+    *around(0, MIN_WINDOW, 1_000_000, 60_000_000, MAX_WINDOW, 1 << 32, (1 << 32) * 1000, U64),
+    1_500,
+]
 INSTANT_EDGES = around(0, 1 << 52, MAX_INSTANT, MAX_INSTANT + MAX_WINDOW, 1 << 63, U64)
 COUNT_EDGES = around(0, 1 << 22, 1 << 44, 1 << 53, MAX_LIMIT, U64)
 SMALL_LIMIT_EDGES = around(0, 1, 3, 1 << 14, 1 << 15, MAX_LIMIT)
