@@ -13,6 +13,7 @@ the primary is killed. Then:
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import threading
@@ -31,6 +32,9 @@ from resp import Arg, ConnectionLost
 PROBE = "crash"
 PIPELINE = 64
 AOF = {"appendonly": "yes", "appendfsync": "always"}
+# Every other kill, the AOF is rewritten during the load as commands (RL.SETSTATE, the
+# module's aof_rewrite) rather than as an RDB preamble, and the kill may land in the rewrite.
+AOF_AS_COMMANDS = {**AOF, "aof-use-rdb-preamble": "no"}
 
 
 def replication_in_step(primary: servers.Server, replica: servers.Server) -> bool:
@@ -99,6 +103,21 @@ class Load:
                     self.admitted[key] += cost
 
 
+def start_rewrite(server: servers.Server) -> None:
+    with contextlib.suppress(redis.RedisError):  # killed meanwhile, or already rewriting
+        server.client(socket_timeout=5).bgrewriteaof()
+
+
+def rewrite_progress(server: servers.Server) -> str:
+    """What the server's log says of the AOF rewrite (the kill may land before, in or after)."""
+    text = server.log()
+    if "rewrite terminated with success" in text:
+        return "AOF rewritten as commands before the kill"
+    if "rewriting started" in text:
+        return "killed during an AOF rewrite as commands"
+    return "killed before the AOF rewrite started"
+
+
 def usage(server: servers.Server, keys: list[Counted]) -> dict[bytes, int | None]:
     conn = harness.connect(server)
     try:
@@ -128,7 +147,9 @@ def one_kill(
     pairs = limits.pairs(f"c{round_no}", 6, rng)
     everything = keys + [k for p in pairs for k in (p.first, p.second)]
     directory = harness.scratch("crash")
-    primary = harness.start(kind, directory=directory, config=AOF)
+    rewrite = round_no % 2 == 1
+    config = AOF_AS_COMMANDS if rewrite else AOF
+    primary = harness.start(kind, directory=directory, config=config)
     replica = harness.start(kind)
     restarted: servers.Server | None = None
     try:
@@ -136,13 +157,17 @@ def one_kill(
         load = Load(rng, keys, pairs)
         delay = rng.uniform(0.3, 1.5)
         killer = threading.Timer(delay, lambda: primary.process.send_signal(signal.SIGKILL))
+        rewriter = threading.Timer(delay * rng.uniform(0.3, 0.9), lambda: start_rewrite(primary))
         killer.start()
+        if rewrite:
+            rewriter.start()
         load.run(primary.port)
         killer.join()
+        rewriter.cancel()
         primary.process.wait()
         log(
             f"    {where}: {load.sent} commands, {sum(load.admitted.values())} units admitted, "
-            f"killed after {delay:.2f} s"
+            f"killed after {delay:.2f} s" + (f", {rewrite_progress(primary)}" if rewrite else "")
         )
 
         if not replica.alive():
@@ -159,7 +184,7 @@ def one_kill(
                 )
 
         try:
-            restarted = harness.start(kind, directory=directory, config=AOF)
+            restarted = harness.start(kind, directory=directory, config=config)
         except RuntimeError as e:
             rep.add("crashes")
             rep.fail(PROBE, "restart from the AOF", f"{where}: {e}")

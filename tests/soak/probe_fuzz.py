@@ -4,14 +4,14 @@ Rounds of random RL.* commands (fuzzgen.py), pipelined, plain, inside MULTI/EXEC
 Lua scripts, in RESP2 and RESP3, through COMMAND GETKEYS, from a user whose ACL allows only
 some keys, mixed with server commands that run the data type's callbacks (COPY, RENAME,
 MEMORY USAGE, DEBUG DIGEST-VALUE, UNLINK...), on a server whose clock is frozen and moved by
-the round's seed, so that a seed replays exactly (on Valkey, whose frozen clock drifts by
-microseconds within an event-loop turn, nearly so). Every reply is checked against the argument grammar
-(argmodel.py) and the bounds of a decision (replies.py). After every batch: the server
-answers PING; every rate-limit key has a TTL and a state its own DUMP can RESTORE; every key of
-another type keeps its value and TTL. At the end of a round DEBUG RELOAD succeeds and keeps the
-number of keys and the DEBUG DIGEST.
+the round's seed, so that a seed replays exactly (nearly so on Valkey, whose frozen clock
+drifts by microseconds within an event-loop turn). Every reply is checked against the
+argument grammar (argmodel.py) and the bounds of a decision (replies.py). After every batch:
+the server answers PING; every rate-limit key has a TTL and a state its own DUMP can
+RESTORE; every key of another type keeps its value and TTL. At the end of a round DEBUG
+RELOAD succeeds and keeps the number of keys and the DEBUG DIGEST.
 
-Re-run one round: run.py --probe fuzz --server <id> --seed <seed>.
+Re-run one round: run.py --probe fuzz --server <id> --seed <seed> --one-seed.
 """
 
 from __future__ import annotations

@@ -108,6 +108,8 @@ def workload(primary: servers.Server, cfg: harness.Config, rep: ServerReport) ->
                         ["RL.HIT", f"{key}:copy", "3", "1"],
                     ]
                 )
+        # The AOF rewritten as commands: the module's aof_rewrite callback.
+        conn.call("CONFIG", "SET", "aof-use-rdb-preamble", "no")
         conn.call("CONFIG", "SET", "appendonly", "yes")
         harness.wait_for(
             lambda: (
