@@ -37,10 +37,10 @@ def full(seed: int) -> Config:
     return Config(
         quick=False,
         seed=seed,
-        fuzz_rounds=40,
+        fuzz_rounds=50,
         round_commands=10_000,
         batch_commands=500,
-        restore_payloads=8_000,
+        restore_payloads=10_000,
         kills=5,
         reshard_slots=400,
         clock_steps=(
