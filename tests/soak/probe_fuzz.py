@@ -72,6 +72,7 @@ class Expect:
     """What a command must be answered with."""
 
     kind: str  # arity | error | wrongtype | decision | mhit | throttle | ok | companion
+    # | refused (RL.SETSTATE kept from this client) | restore (a state planted instead)
     name: bytes
     error: str = ""
     limit: Limit | None = None
@@ -83,10 +84,16 @@ def arity_ok(name: bytes, argc: int) -> bool:
     return argc == arity if arity > 0 else argc >= -arity
 
 
-def expect(args: list[bytes], others: set[bytes]) -> Expect:
+def expect(args: list[bytes], others: set[bytes], setstate_open: bool = True) -> Expect:
+    """`setstate_open`: whether this client may call RL.SETSTATE at all (a server may keep it
+    for the replication link and the AOF only)."""
     name = args[0].upper()
     if name in COMPANIONS:
         return Expect("companion", name)
+    if name == b"RESTORE":
+        return Expect("restore", name)
+    if name == b"RL.SETSTATE" and not setstate_open:
+        return Expect("refused", name)
     if not arity_ok(name, len(args)):
         return Expect("arity", name)
     try:
@@ -121,10 +128,17 @@ def expect(args: list[bytes], others: set[bytes]) -> Expect:
 def problem(reply: Reply, exp: Expect, context: str) -> str | None:
     """Why `reply` is not an acceptable answer (None when it is). `context` is plain, multi,
     script or script_ro."""
+    if exp.kind == "restore":
+        # A planted state is accepted, or refused as bad data, or for a key of another type.
+        if isinstance(reply, Error) and not reply.text.startswith(("ERR", "BUSYKEY")):
+            return f"RESTORE answered {reply.text!r}"
+        return None
     if isinstance(reply, Error):
         general = replies.error_problem(reply)
         if general:
             return general
+    if exp.kind == "refused":
+        return None if isinstance(reply, Error) else f"expected a refusal, got {reply!r:.120}"
     if context == "script_ro" and exp.name in WRITES and exp.kind != "arity":
         if isinstance(reply, Error) and "not allowed from read-only scripts" in reply.text:
             return None
@@ -172,10 +186,12 @@ def show(args: list[bytes], limit: int = 12) -> str:
     return " ".join(repr(a)[1:] for a in shown) + more
 
 
-def getkeys_problem(args: list[bytes], reply: Reply) -> str | None:
+def getkeys_problem(args: list[bytes], reply: Reply, setstate_open: bool) -> str | None:
     """COMMAND GETKEYS runs the module's key extraction (RL.MHIT's getkeys-api, the key specs)
     on the fuzzed arguments: the keys, or an error when there are none to find."""
     name = args[0].upper()
+    if name == b"RL.SETSTATE" and not setstate_open and isinstance(reply, Error):
+        return None  # a command kept from clients may be hidden from them too
     expected: list[bytes] | None = [args[1]] if len(args) > 1 else None
     if not arity_ok(name, len(args)):
         expected = None
@@ -221,7 +237,7 @@ class Unit:
         """(command, problem) for every reply that is wrong."""
         out = []
         if self.context == "getkeys":
-            p = getkeys_problem(self.commands[0], answers[0])
+            p = getkeys_problem(self.commands[0], answers[0], self.expects[0].kind != "refused")
             return [(self.commands[0], p)] if p else []
         if self.context == "acl":
             # Keys outside the user's patterns are refused before the module runs.
@@ -238,10 +254,12 @@ class Unit:
             return out
         if answers[0] != Status("OK"):
             out.append(([b"MULTI"], f"MULTI answered {answers[0]!r}"))
-        aborted = any(e.kind == "arity" for e in self.expects)
+        # Errors found while queueing (arity, a command refused outright) abort the EXEC.
+        aborted = False
         for args, exp, reply in zip(self.commands, self.expects, answers[1:-1], strict=False):
-            if exp.kind == "arity":
+            if exp.kind == "arity" or (exp.kind == "refused" and reply != Status("QUEUED")):
                 p = problem(reply, exp, "multi")
+                aborted = True
             elif reply != Status("QUEUED"):
                 p = f"expected QUEUED, got {reply!r:.120}"
             else:
@@ -262,6 +280,13 @@ class Unit:
         return out
 
 
+def setstate_open(conn: Connection, key: bytes, now_us: int) -> bool:
+    """Whether this connection may forge a state at all (a server may keep RL.SETSTATE for
+    the replication link and the AOF). A fixed window with nothing counted stores nothing."""
+    empty = states.State(states.FIXED, (60_000_000, now_us, 0)).encode()
+    return conn.call("RL.SETSTATE", key, empty) == Status("OK")
+
+
 class Round:
     def __init__(
         self, server: servers.Server, seed: int, cfg: harness.Config, rep: ServerReport
@@ -277,6 +302,9 @@ class Round:
         self.now_us = harness.EPOCH_US + self.rng.randrange(10**12) // 1000 * 1000
         self.expected_others: dict[bytes, tuple[bytes, int]] = {}
         self.resp3 = False
+        self.setstate_open = True
+        self.limited_setstate_open = True
+        self.rdb_version = 0
         self.batch = 0
 
     def where(self) -> str:
@@ -318,6 +346,11 @@ class Round:
             d, t = conn.pipeline([["DUMP", key], ["PEXPIRETIME", key]])
             assert isinstance(d, bytes) and isinstance(t, int)
             self.expected_others[key] = (d, t)
+        self.setstate_open = setstate_open(conn, b"soak:probe", self.now_us)
+        sample = conn.pipeline([["RL.HIT", b"soak:probe", 1, 1], ["DUMP", b"soak:probe"]])[1]
+        assert isinstance(sample, bytes), sample
+        self.rdb_version = dump.parse(sample).rdb_version
+        conn.call("DEL", b"soak:probe")
         self.resp3 = self.rng.random() < 0.25
         if self.resp3:
             conn.call("HELLO", "3")
@@ -331,15 +364,29 @@ class Round:
         assert answers == [Status("OK"), Status("OK")], answers
         if self.resp3:
             conn.call("HELLO", "3")
+        self.limited_setstate_open = setstate_open(conn, b"rl:probe", self.now_us)
         return conn
 
     # Batches -----------------------------------------------------------------------------
 
+    def planting(self, cmd: list[bytes]) -> list[bytes]:
+        """Where this client may not forge a state with RL.SETSTATE, the same state is planted
+        with RESTORE, which any client may run, so that every state still gets tried."""
+        if self.setstate_open or cmd[0].upper() != b"RL.SETSTATE" or len(cmd) != 3:
+            return cmd
+        key = cmd[1]
+        replace = [] if key in self.others else [b"REPLACE"]
+        return [b"RESTORE", key, b"0", dump.build(cmd[2], self.rdb_version), *replace]
+
     def unit(self) -> Unit:
         roll = self.rng.random()
         if roll < 0.08:
-            cmds = [fuzzgen.to_bytes(self.gen.command()) for _ in range(self.rng.randint(1, 6))]
-            return Unit("multi", cmds, [expect(c, self.others) for c in cmds])
+            cmds = [
+                self.planting(fuzzgen.to_bytes(self.gen.command()))
+                for _ in range(self.rng.randint(1, 6))
+            ]
+            expects = [expect(c, self.others, self.setstate_open) for c in cmds]
+            return Unit("multi", cmds, expects)
         cmd = fuzzgen.to_bytes(self.gen.command())
         context = "plain"
         if roll < 0.15:
@@ -348,7 +395,10 @@ class Round:
             context = "getkeys"
         elif roll < 0.23:
             context = "acl"
-        exp = expect(cmd, self.others)
+        open_ = self.limited_setstate_open if context == "acl" else self.setstate_open
+        if context != "getkeys" and not open_:
+            cmd = self.planting(cmd)
+        exp = expect(cmd, self.others, open_)
         if context.startswith("script") and exp.kind == "arity":
             context = "plain"  # the script's own arity message is checked in plain form
         if exp.kind == "companion" and context not in ("plain", "acl"):
@@ -499,7 +549,7 @@ def check_acl(server: servers.Server, rep: ServerReport) -> None:
         conn.close()
     if not isinstance(answers[1], list):
         rep.fail(PROBE, "acl", f"a +@ratelimit user cannot RL.HIT: {answers[1]!r}")
-    if not (isinstance(answers[2], Error) and answers[2].code == "NOPERM"):
+    if not isinstance(answers[2], Error):
         rep.fail(PROBE, "acl", f"a +@ratelimit user ran RL.SETSTATE: {answers[2]!r}")
 
 

@@ -33,7 +33,7 @@ import states
 from cluster import Cluster
 from limits import Counted
 from report import ServerReport, log
-from resp import Error, Status
+from resp import Error
 
 PROBE = "reshard"
 
@@ -223,15 +223,15 @@ def atomic_migration(
 
 def edge_states(c: Cluster, rng: random.Random, slots: int, rep: ServerReport) -> None:
     """Every state the module accepts must migrate: states at the edges of the decoder's
-    bounds, planted with RL.SETSTATE and then hit with their own and larger parameters, moved
-    by one more reshard."""
+    bounds, planted with RESTORE and then hit with their own and larger parameters, moved by
+    one more reshard."""
     planted = []
     names = (f"edge:{n}".encode() for n in range(10**6))
     for key in [k for k in names if key_slot(k) < slots][:24]:
         node = owner_of(c, key)
         state = states.random_valid(rng, int(time.time() * 1_000_000))
         with harness.connect(node) as conn:
-            if conn.call("RL.SETSTATE", key, state.encode()) != Status("OK"):
+            if not probe_restore.plant(conn, key, state):
                 continue
             conn.pipeline(
                 [["RL.HIT", key, *args] for args in probe_restore.requests_for(state)[:-1]]

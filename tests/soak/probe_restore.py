@@ -30,7 +30,7 @@ PROBE = "restore"
 BATCH = 50
 
 
-def base_keys(conn: Connection, now_us: int) -> list[tuple[str, list[list[str | bytes]]]]:
+def base_keys() -> list[tuple[str, list[list[str | bytes]]]]:
     """Commands that leave a key in each algorithm and state worth dumping."""
     algos = ["SLIDING", "FIXED", "TOKEN", "LEAKY", "GCRA"]
     out: list[tuple[str, list[list[str | bytes]]]] = []
@@ -48,7 +48,12 @@ def base_keys(conn: Connection, now_us: int) -> list[tuple[str, list[list[str | 
         ("TOKEN burst", [["RL.HIT", "k", "10", "1h", "ALGO", "TOKEN", "BURST", "40", "COST", "7"]])
     )
     out.append(("CL.THROTTLE", [["CL.THROTTLE", "k", "15", "30", "60", "4"]]))
-    edges = [
+    return out
+
+
+def edge_states(now_us: int) -> list[states.State]:
+    """States at the edges of what the decoder accepts."""
+    return [
         states.State(states.BUCKET, (60_000_000, 5, 1, states.MAX_INSTANT + states.MAX_WINDOW, 0)),
         states.State(
             states.SLIDING,
@@ -60,19 +65,32 @@ def base_keys(conn: Connection, now_us: int) -> list[tuple[str, list[list[str | 
             (1_000, states.MAX_LIMIT, states.MAX_LIMIT, now_us + 10**6, states.MAX_LIMIT - 1),
         ),
     ]
-    for s in edges:
-        out.append((f"planted {s.describe()}", [["RL.SETSTATE", "k", s.encode()]]))
-    return out
+
+
+def plant(conn: Connection, key: bytes | str, state: states.State) -> bool:
+    """Stores `state` at `key` through RESTORE (which any client may run, unlike RL.SETSTATE),
+    sealed for this server's RDB version (read from a DUMP of the key itself, so that in a
+    cluster it stays on the key's node). True when the server accepted it."""
+    sample = conn.pipeline([["DEL", key], ["RL.HIT", key, "1", "1"], ["DUMP", key]])[2]
+    assert isinstance(sample, bytes), sample
+    payload = dump.build(state.encode(), dump.parse(sample).rdb_version)
+    return conn.call("RESTORE", key, 0, payload, "REPLACE") == Status("OK")
 
 
 def real_dumps(conn: Connection, now_us: int) -> list[Payload]:
+    """The server's own DUMPs of keys left by real commands, and of planted edge states."""
     found = []
-    for label, commands in base_keys(conn, now_us):
+    for label, commands in base_keys():
         conn.call("DEL", "k")
         conn.pipeline(commands)
         data = conn.call("DUMP", "k")
         if isinstance(data, bytes):
             found.append(Payload(label, data))
+    for state in edge_states(now_us):
+        if plant(conn, "k", state):
+            data = conn.call("DUMP", "k")
+            if isinstance(data, bytes):
+                found.append(Payload(f"planted {state.describe()}", data))
     conn.call("DEL", "k")
     return found
 
