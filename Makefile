@@ -1,8 +1,9 @@
 # The module's two everyday commands, each doing all set-up on a fresh Debian machine:
 #   make run    install what is missing, build, run redis-server with the module on
 #               127.0.0.1:6379 in the foreground
-#   make test   install what is missing, build, run every test (unit, property, and the
-#               integration suite on Redis 7.0, Redis 8.2 and Valkey 9.1)
+#   make test   install what is missing, build, run every test (unit, property, the
+#               integration suite on Redis 7.0, Redis 8.2 and Valkey 9.1, and the Python
+#               package's checks and tests on the same servers)
 
 MODULE := target/release/librl.so
 PORT ?= 6379
@@ -13,7 +14,8 @@ VENV_PYTHON := build/venv/bin/python
 SOAK_BUILD := $(if $(RL_MODULE),,build)
 export RL_MODULE ?= $(abspath $(MODULE))
 
-.PHONY: build run test unit matrix accuracy bench lint clean soak soak-quick
+.PHONY: build run test unit matrix python-test python-lint accuracy bench lint clean \
+	soak soak-quick soak-lint
 
 build:
 	scripts/install-deps.sh
@@ -26,20 +28,34 @@ run: build
 
 test: build
 	scripts/install-deps.sh --servers
-	$(MAKE) unit matrix
+	$(MAKE) lint python-lint unit matrix
 
-# The pure limiter and the parsers, with a simulated clock and property tests.
+# The pure limiter (core/) and the module's own unit tests, with a simulated clock and
+# property tests.
 unit:
-	cargo test --release --lib
+	cargo test --release --workspace --lib
 
-# The integration tests against real servers, once per server of the matrix.
+# The integration tests against real servers (the module's, then the Python package's), once
+# per server of the matrix.
 matrix:
 	scripts/test-matrix.sh
+
+# The Python package alone (python/): its checks, then its tests on each server of the matrix.
+python-test: build
+	scripts/install-deps.sh --servers
+	$(MAKE) python-lint
+	scripts/test-matrix.sh --python
+
+# Formatting, lint and types of python/ (ruff, mypy --strict; settings in python/pyproject.toml).
+python-lint:
+	build/venv/bin/ruff format --check python examples
+	build/venv/bin/ruff check python examples
+	cd python && ../build/venv/bin/mypy
 
 # Replays seeded request traces through every algorithm and an exact sliding log, and
 # writes the comparison to ACCURACY.md.
 accuracy:
-	cargo test --release --lib write_accuracy_table -- --ignored --nocapture
+	cargo test --release -p rl-core --lib write_accuracy_table -- --ignored --nocapture
 
 # The side-by-side benchmark, written to BENCHMARKS.md (about 7 minutes; QUICK=1 for a
 # smoke run under a minute, written to build/BENCHMARKS-quick.md).
@@ -48,20 +64,29 @@ bench: build
 
 # The probes that found the module's reliability bugs, on every server of the matrix: command
 # fuzzing, crafted RESTORE payloads, SIGKILL under load, resharding under traffic, clock
-# steps and valgrind; a summary table, and a non-zero exit on any failure (under 20 minutes).
-# SOAK_ARGS passes options to tests/soak/run.py (--server redis7.0, --probe fuzz, --seed N).
+# steps and valgrind; a summary table, and a non-zero exit on any failure (about five
+# minutes; see tests/soak/README.md). SOAK_ARGS passes options to tests/soak/run.py
+# (--server redis7.0, --probe fuzz, --seed N).
 soak: $(SOAK_BUILD)
-	scripts/install-deps.sh --soak --valgrind
+	scripts/install-deps.sh --servers --valgrind
 	$(VENV_PYTHON) tests/soak/run.py $(SOAK_ARGS)
 
 # A few seconds of each probe class but valgrind, for make test.
 soak-quick: $(SOAK_BUILD)
-	scripts/install-deps.sh --soak
+	scripts/install-deps.sh --servers
 	$(VENV_PYTHON) tests/soak/run.py --quick $(SOAK_ARGS)
 
+# Formatting, lint and types of the soak's Python (settings in tests/soak).
+soak-lint:
+	scripts/install-deps.sh --servers
+	build/venv/bin/ruff format --check tests/soak
+	build/venv/bin/ruff check tests/soak
+	cd tests/soak && ../../build/venv/bin/mypy
+
+# Formatting and lint of the Rust code (rustfmt, clippy with warnings as errors).
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --release --workspace --all-targets -- -D warnings
 
 clean:
 	cargo clean

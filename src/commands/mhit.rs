@@ -1,107 +1,137 @@
 //! `RL.MHIT numkeys key [key ...] LIMIT limit window [ALGO a] [BURST n] [LIMIT ...] [COST n]`:
-//! one request checked against several limits, all or nothing. The i-th LIMIT clause applies
-//! to the i-th key. If every limit admits the request, every one consumes it; if any denies,
-//! none does.
+//! one request checked against several limits, all or nothing (the policy is
+//! `rl_core::multi`'s). The i-th LIMIT clause applies to the i-th key.
 //!
-//! Reply: the five fields of RL.HIT for the whole request (see `limiter::multi::combine`),
-//! then the 1-based position of the key whose limit decided it.
+//! Reply: the five fields of RL.HIT for the whole request, then the 1-based position of the
+//! key whose limit decided it.
+
+use std::ffi::c_int;
 
 use redis_module::raw;
+use rl_core::bounded::Bounded;
+use rl_core::multi::decide_all;
+use rl_core::parse::{self, ArgError, Limits, MAX_KEYS};
+use rl_core::State;
 
-use crate::api::{self, Ctx, Key, RString};
-use crate::args::{self, ArgError, Limits, MAX_KEYS};
-use crate::bounded::Bounded;
-use crate::limiter::{self, multi, Decision, Params};
-use crate::store::{self, Stored, WrongType};
-use crate::{config, metrics};
+use super::declaration::{
+    arg, ArgDoc, ArgType, Command, Keys, ALGO, BURST, COST, LIMIT, READ_UPDATE, WINDOW,
+};
+use super::{CommandError, Reply};
+use crate::redis::context::{Arg, Ctx};
+use crate::redis::key::{Access, Key};
+use crate::redis::store::{self, Stored};
+use crate::redis::{config, metrics, notify};
 
-/// How RL.MHIT uses its keys (REDISMODULE_CMD_KEY_* flags).
-pub const KEY_FLAGS: u32 =
-    raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_ACCESS | raw::REDISMODULE_CMD_KEY_UPDATE;
+pub const COMMAND: Command = Command {
+    name: c"rl.mhit",
+    flags: c"write deny-oom getkeys-api",
+    internal: false,
+    acl_categories: "write slow",
+    rate_limiting: true,
+    summary: "Counts a request against several rate limits at once: all admit and consume it, \
+              or none does",
+    complexity: "O(N) where N is the number of keys",
+    arity: -6,
+    keys: Keys::Counted(READ_UPDATE),
+    args: &[
+        arg(
+            "numkeys",
+            ArgType::Integer,
+            "how many keys (and LIMIT clauses) follow",
+        ),
+        ArgDoc {
+            multiple: true,
+            ..arg("key", ArgType::Key, "a limited subject")
+        },
+        ArgDoc {
+            token: Some("LIMIT"),
+            multiple: true,
+            subargs: &[LIMIT, WINDOW, ALGO, BURST],
+            ..arg(
+                "limit-clause",
+                ArgType::Block,
+                "the limit of the key in the same position",
+            )
+        },
+        COST,
+    ],
+    entry,
+    handler: run,
+};
 
-pub fn run(ctx: Ctx, argv: &[RString]) {
-    if api::is_keys_position_request(ctx) {
-        return declare_keys(ctx, argv);
+unsafe extern "C" fn entry(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    // SAFETY: the server calls this command's function with its context and arguments.
+    unsafe { super::guard(ctx, argv, argc, &COMMAND) }
+}
+
+fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
+    if ctx.is_keys_position_request() {
+        declare_keys(ctx, args);
+        return Ok(Reply::KeysDeclared);
     }
-    let [_, numkeys, rest @ ..] = argv else {
-        return api::reply_wrong_arity(ctx);
+    let [_, numkeys, rest @ ..] = args else {
+        return Err(CommandError::Arity);
     };
-    let limits = match parse(*numkeys, rest) {
-        Ok(limits) => limits,
-        Err(e) => return api::reply_error(ctx, &e.message()),
-    };
-    let mut keys: Bounded<(Key, Stored), MAX_KEYS> = Bounded::new();
-    for &name in &rest[..limits.len()] {
-        let key = Key::open(ctx, name, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE);
-        match store::read(&key) {
-            // No more keys than limits, and no more limits than MAX_KEYS.
-            Ok(stored) => {
-                let _ = keys.push((key, stored));
-            }
-            Err(WrongType) => return api::reply_wrong_type(ctx),
-        }
-    }
-    let keys = keys.as_slice();
+    let limits = parse_limits(*numkeys, rest)?;
     let limits = limits.as_slice();
-
-    let now = api::now();
-    let mut outcomes: Bounded<limiter::Outcome, MAX_KEYS> = Bounded::new();
-    for ((_, stored), params) in keys.iter().zip(limits) {
-        let _ = outcomes.push(limiter::hit(stored.get(), params, now));
+    let mut keys: Bounded<(Key, Stored), MAX_KEYS> = Bounded::new();
+    let mut states: Bounded<Option<State>, MAX_KEYS> = Bounded::new();
+    for name in rest.iter().take(limits.len()) {
+        let key = Key::open(ctx, (*name).into(), Access::Write);
+        let stored = store::read(&key)?;
+        // Both lists hold one entry per limit, and there are at most MAX_KEYS limits.
+        states.push(stored.state()).map_err(|_| too_many())?;
+        keys.push((key, stored)).map_err(|_| too_many())?;
     }
-    let outcomes = outcomes.as_slice();
-    let admitted = outcomes.iter().all(|o| o.decision.allowed);
-    let mut decisions: Bounded<Decision, MAX_KEYS> = Bounded::new();
-    for (((key, stored), outcome), params) in keys.iter().zip(outcomes).zip(limits) {
-        // All or nothing: a denied request leaves only reshaped (migrated) states behind, and
-        // each limit reports where it stands without this request.
-        let (write, decision) = if admitted {
-            (outcome.write(), outcome.decision)
-        } else if outcome.decision.allowed {
-            let standing = Params { cost: 0, ..*params };
-            let standing = limiter::hit(stored.get(), &standing, now).decision;
-            (outcome.migrated, standing)
-        } else {
-            (outcome.migrated, outcome.decision)
-        };
-        if let Some(state) = write {
-            store::write(key, stored, state);
+    let outcome = decide_all(states.as_slice(), limits, ctx.now()).ok_or_else(too_many)?;
+    // Every state is checked before any is stored, so that a refusal leaves all keys as they
+    // were.
+    for state in outcome.to_store.as_slice().iter().flatten() {
+        store::check(state)?;
+    }
+    for ((key, stored), state) in keys.as_slice().iter().zip(outcome.to_store.as_slice()) {
+        if let Some(state) = state {
+            store::write(key, stored, *state, notify::MULTI_HIT)?;
         }
-        let _ = decisions.push(decision);
     }
+    metrics::record(outcome.decision.allowed);
+    if !outcome.decision.allowed {
+        if let Some((key, _)) = keys.as_slice().get(outcome.deciding) {
+            notify::denied(ctx, key.name());
+        }
+    }
+    Ok(Reply::Multi(outcome.decision, outcome.deciding))
+}
 
-    let Some((overall, deciding)) = multi::combine(decisions.as_slice()) else {
-        return api::reply_error(ctx, "ERR RL.MHIT needs at least one key");
-    };
-    metrics::record(overall.allowed);
-    let [allowed, limit, remaining, retry, reset] = super::decision_fields(&overall);
-    api::reply_integers(
-        ctx,
-        &[allowed, limit, remaining, retry, reset, deciding as i64 + 1],
-    );
+fn too_many() -> CommandError {
+    CommandError::Args(ArgError::NumKeys)
 }
 
 /// Tells the server where the keys are, for cluster routing (Redis 7.0 reads a module
 /// command's variable keys this way; the key specification serves ACLs and COMMAND GETKEYS).
-fn declare_keys(ctx: Ctx, argv: &[RString]) {
-    if let [_, numkeys, rest @ ..] = argv {
-        if let Ok(count) = args::numkeys(api::bytes(*numkeys), rest.len()) {
+fn declare_keys(ctx: Ctx, args: &[Arg]) {
+    if let [_, numkeys, rest @ ..] = args {
+        if let Ok(count) = parse::numkeys(numkeys.bytes(), rest.len()) {
             for pos in 2..2 + count {
-                api::declare_key(ctx, pos, KEY_FLAGS);
+                ctx.declare_key(pos, READ_UPDATE);
             }
         }
     }
 }
 
 /// The limits, one per key; the keys are the first `limits.len()` of `rest`.
-fn parse(numkeys: RString, rest: &[RString]) -> Result<Limits, ArgError> {
-    let count = args::numkeys(api::bytes(numkeys), rest.len())?;
+fn parse_limits(numkeys: Arg, rest: &[Arg]) -> Result<Limits, ArgError> {
+    let count = parse::numkeys(numkeys.bytes(), rest.len())?;
     let (keys, tokens) = rest.split_at(count);
-    for (i, &a) in keys.iter().enumerate() {
-        if keys[..i].iter().any(|&b| api::bytes(a) == api::bytes(b)) {
+    for (i, a) in keys.iter().enumerate() {
+        if keys[..i].iter().any(|b| a.bytes() == b.bytes()) {
             return Err(ArgError::RepeatedKey);
         }
     }
-    let tokens = tokens.iter().map(|&s| api::bytes(s));
-    args::mhit_params(count, tokens, config::default_algorithm())
+    let tokens = tokens.iter().map(|s| s.bytes());
+    parse::mhit_params(count, tokens, config::default_algorithm())
 }

@@ -1,89 +1,147 @@
-//! One small handler per command, and what every handler shares: the panic guard and the
-//! shape of the decision reply.
+//! One file per command, holding its handler and its declaration (name, flags, keys and the
+//! documentation `COMMAND DOCS` shows) side by side. This file holds what they share: the
+//! answers a handler returns, and `guard`, the one place that runs a handler and replies.
+//!
+//! A handler is a plain function from the call's context and arguments to
+//! `Result<Reply, CommandError>`; it never replies itself, so every path replies exactly once.
 
+mod declaration;
 mod hit;
 mod mhit;
 mod peek;
 mod registry;
+mod reply;
 mod set_state;
 mod throttle;
 
-use std::ffi::c_int;
+use std::ffi::{c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use redis_module::raw;
+use rl_core::parse::{self, ArgError};
+use rl_core::{codec::DecodeError, decide, Decision, Params};
 
-use crate::api::{self, Ctx, Key, RString};
-use crate::limiter::{self, Decision, Params, Retry};
-use crate::store::{self, WrongType};
-use crate::{args, config};
+use crate::redis::context::{Arg, Ctx, Name};
+use crate::redis::key::{Access, Key, OtherType};
+use crate::redis::store::{self, Unstorable};
+use crate::redis::{config, notify};
 
+pub use declaration::Command;
 pub use registry::register;
+pub use reply::Reply;
 
-/// The body of a command: replies exactly once, as its last step.
-type Handler = fn(Ctx, &[RString]);
-
-/// Runs a handler so that nothing in it can take the server down: a panic (a bug, never an
-/// input) is caught and answered with an error instead of aborting redis-server.
-fn guarded(ctx: Ctx, argv: *mut RString, argc: c_int, handler: Handler) -> c_int {
-    let args = unsafe { api::args(argv, argc) };
-    if catch_unwind(AssertUnwindSafe(|| handler(ctx, args))).is_err() {
-        api::reply_error(
-            ctx,
-            "ERR internal error in the rl module; see the server log",
-        );
-    }
-    raw::REDISMODULE_OK as c_int
+/// Why a command answers with an error.
+#[derive(Debug)]
+pub enum CommandError {
+    /// Too few or too many arguments: the server's own message.
+    Arity,
+    Args(ArgError),
+    /// A key holds a value of another type.
+    WrongType,
+    /// RL.SETSTATE's state does not decode.
+    InvalidState(DecodeError),
+    /// The limiter produced a state the module may not store: a bug, refused before anything
+    /// is written.
+    Unstorable(Unstorable),
+    /// The handler panicked: a bug, contained.
+    Panicked,
 }
 
-/// `key limit window [options]`, the arguments of RL.HIT and RL.PEEK: the key and the limit,
-/// or `None` once the error has been answered.
-fn key_and_limit(ctx: Ctx, argv: &[RString]) -> Option<(RString, Params)> {
-    let [_, key, limit, window, options @ ..] = argv else {
-        api::reply_wrong_arity(ctx);
-        return None;
-    };
-    let options = options.iter().map(|&s| api::bytes(s));
-    let default = config::default_algorithm();
-    match args::hit_params(api::bytes(*limit), api::bytes(*window), options, default) {
-        Ok(params) => Some((*key, params)),
-        Err(e) => {
-            api::reply_error(ctx, &e.message());
-            None
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::Arity => f.write_str("ERR wrong number of arguments"),
+            CommandError::Args(e) => write!(f, "ERR {e}"),
+            CommandError::WrongType => {
+                f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value")
+            }
+            CommandError::InvalidState(e) => write!(
+                f,
+                "ERR state is not a valid rate limiter state: {e} (RL.SETSTATE replays what RL \
+                 commands write to replicas and the AOF)"
+            ),
+            CommandError::Unstorable(Unstorable(why)) => write!(
+                f,
+                "ERR internal error in the rl module: refused to store a state ({why})"
+            ),
+            CommandError::Panicked => f.write_str("ERR internal error in the rl module"),
         }
     }
 }
 
-/// The core of every consuming command: open the key, decide, store what changed.
-fn hit_key(ctx: Ctx, key: RString, params: &Params) -> Result<Decision, WrongType> {
-    let key = Key::open(ctx, key, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE);
+impl From<ArgError> for CommandError {
+    fn from(e: ArgError) -> CommandError {
+        CommandError::Args(e)
+    }
+}
+
+impl From<OtherType> for CommandError {
+    fn from(_: OtherType) -> CommandError {
+        CommandError::WrongType
+    }
+}
+
+impl From<Unstorable> for CommandError {
+    fn from(e: Unstorable) -> CommandError {
+        CommandError::Unstorable(e)
+    }
+}
+
+/// The body of a command.
+pub type Handler = for<'a> fn(Ctx<'a>, &'a [Arg<'a>]) -> Result<Reply, CommandError>;
+
+/// Runs `command`'s handler for the server and replies, once. A panic (a bug, never an input)
+/// is caught and answered with an error instead of aborting redis-server.
+///
+/// # Safety
+/// Called with the context and arguments the server passed to the command's function.
+unsafe fn guard(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    command: &Command,
+) -> c_int {
+    // SAFETY: as the caller promises; they live for this call.
+    let Some((ctx, args)) = (unsafe { Ctx::of_command(ctx, argv, argc) }) else {
+        return raw::REDISMODULE_ERR as c_int;
+    };
+    match contained(|| (command.handler)(ctx, args)) {
+        Ok(reply) => reply.send(ctx),
+        Err(CommandError::Arity) => ctx.reply_wrong_arity(),
+        Err(e) => ctx.reply_error(&e.to_string()),
+    }
+    raw::REDISMODULE_OK as c_int
+}
+
+/// Runs `handler`, turning a panic into `CommandError::Panicked`.
+fn contained<T>(handler: impl FnOnce() -> Result<T, CommandError>) -> Result<T, CommandError> {
+    catch_unwind(AssertUnwindSafe(handler)).unwrap_or(Err(CommandError::Panicked))
+}
+
+/// `key limit window [options]`, the arguments of RL.HIT and RL.PEEK.
+fn key_and_limit<'a>(args: &'a [Arg<'a>]) -> Result<(Name<'a>, Params), CommandError> {
+    let [_, key, limit, window, options @ ..] = args else {
+        return Err(CommandError::Arity);
+    };
+    let options = options.iter().map(|a| a.bytes());
+    let default = config::default_algorithm();
+    let params = parse::hit_params(limit.bytes(), window.bytes(), options, default)?;
+    Ok(((*key).into(), params))
+}
+
+/// The core of every consuming command on one key: open it, decide, store what changed
+/// (announced as `event`).
+fn hit_key(ctx: Ctx, name: Name, params: &Params, event: &CStr) -> Result<Decision, CommandError> {
+    let key = Key::open(ctx, name, Access::Write);
     let stored = store::read(&key)?;
-    let outcome = limiter::hit(stored.get(), params, api::now());
-    if let Some(state) = outcome.write() {
-        store::write(&key, &stored, state);
+    let outcome = decide(stored.state().as_ref(), params, ctx.now());
+    if let Some(state) = outcome.to_store() {
+        store::write(&key, &stored, state, event)?;
+    }
+    if !outcome.decision.allowed {
+        notify::denied(ctx, name);
     }
     Ok(outcome.decision)
-}
-
-/// The five integers of a decision: allowed, limit, remaining, retry_after_ms, reset_after_ms.
-pub fn decision_fields(d: &Decision) -> [i64; 5] {
-    let retry_ms = match d.retry_after {
-        Retry::Now => 0,
-        Retry::After(wait) => as_reply(wait.ceil_millis()),
-        Retry::Never => -1,
-    };
-    [
-        i64::from(d.allowed),
-        as_reply(d.limit),
-        as_reply(d.remaining),
-        retry_ms,
-        as_reply(d.reset_after.ceil_millis()),
-    ]
-}
-
-/// Limits are bounded by i64::MAX and times by a few windows, so this never saturates.
-fn as_reply(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -1,21 +1,45 @@
 //! `RL.PEEK key limit window [COST n] [ALGO a] [BURST n]`: the answer RL.HIT would give, with
 //! nothing consumed, written or propagated. Read-only, so it also runs on replicas.
 
+use std::ffi::c_int;
+
 use redis_module::raw;
+use rl_core::decide;
 
-use crate::api::{self, Ctx, Key, RString};
-use crate::limiter;
-use crate::store::{self, WrongType};
+use super::declaration::{Command, Keys, ONE_LIMIT, READ_ONLY};
+use super::{CommandError, Reply};
+use crate::redis::context::{Arg, Ctx};
+use crate::redis::key::{Access, Key};
+use crate::redis::store;
 
-pub fn run(ctx: Ctx, argv: &[RString]) {
-    let Some((key, params)) = super::key_and_limit(ctx, argv) else {
-        return;
-    };
-    let key = Key::open(ctx, key, raw::REDISMODULE_READ);
-    let stored = match store::read(&key) {
-        Ok(stored) => stored,
-        Err(WrongType) => return api::reply_wrong_type(ctx),
-    };
-    let outcome = limiter::hit(stored.get(), &params, api::now());
-    api::reply_integers(ctx, &super::decision_fields(&outcome.decision));
+pub const COMMAND: Command = Command {
+    name: c"rl.peek",
+    flags: c"readonly fast",
+    internal: false,
+    acl_categories: "read fast",
+    rate_limiting: true,
+    summary: "Answers what RL.HIT would, without consuming or writing anything",
+    complexity: "O(1)",
+    arity: -4,
+    keys: Keys::First(READ_ONLY),
+    args: ONE_LIMIT,
+    entry,
+    handler: run,
+};
+
+unsafe extern "C" fn entry(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    // SAFETY: the server calls this command's function with its context and arguments.
+    unsafe { super::guard(ctx, argv, argc, &COMMAND) }
+}
+
+fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
+    let (key, params) = super::key_and_limit(args)?;
+    let key = Key::open(ctx, key, Access::Read);
+    let stored = store::read(&key)?;
+    let outcome = decide(stored.state().as_ref(), &params, ctx.now());
+    Ok(Reply::Decision(outcome.decision))
 }

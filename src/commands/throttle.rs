@@ -1,52 +1,61 @@
 //! `CL.THROTTLE key max_burst count period [quantity]`: redis-cell's command and reply, on the
 //! module's GCRA (registered when the module is loaded with `cell-compat yes`).
-//!
-//! Reply: limited (1) or allowed (0), limit (`max_burst + 1`), remaining, seconds until a
-//! retry may succeed (-1 when allowed, or when the quantity can never fit), seconds until the
-//! limit is full again; seconds are rounded up.
 
-use crate::api::{self, Ctx, RString};
-use crate::limiter::{Decision, Retry};
-use crate::store::WrongType;
-use crate::{args, metrics};
+use std::ffi::c_int;
 
-pub fn run(ctx: Ctx, argv: &[RString]) {
-    let (key, max_burst, count, period, quantity) = match argv {
-        [_, k, b, c, p] => (k, b, c, p, None),
-        [_, k, b, c, p, q] => (k, b, c, p, Some(api::bytes(*q))),
-        _ => return api::reply_wrong_arity(ctx),
-    };
-    let params = args::cell_params(
-        api::bytes(*max_burst),
-        api::bytes(*count),
-        api::bytes(*period),
-        quantity,
-    );
-    let params = match params {
-        Ok(params) => params,
-        Err(e) => return api::reply_error(ctx, &e.message()),
-    };
-    match super::hit_key(ctx, *key, &params) {
-        Ok(decision) => {
-            metrics::record(decision.allowed);
-            api::reply_integers(ctx, &cell_fields(&decision));
-        }
-        Err(WrongType) => api::reply_wrong_type(ctx),
-    }
+use redis_module::raw;
+use rl_core::parse;
+
+use super::declaration::{arg, ArgType, Command, Keys, READ_UPDATE};
+use super::{CommandError, Reply};
+use crate::redis::context::{Arg, Ctx};
+use crate::redis::{metrics, notify};
+
+pub const COMMAND: Command = Command {
+    name: c"cl.throttle",
+    flags: c"write deny-oom fast",
+    internal: false,
+    acl_categories: "write fast",
+    rate_limiting: true,
+    summary: "redis-cell compatible GCRA rate limiting",
+    complexity: "O(1)",
+    arity: -5,
+    keys: Keys::First(READ_UPDATE),
+    args: &[
+        arg("key", ArgType::Key, "the limited subject"),
+        arg("max_burst", ArgType::Integer, "the capacity minus one"),
+        arg("count", ArgType::Integer, "units per period"),
+        arg("period", ArgType::Integer, "seconds"),
+        super::declaration::ArgDoc {
+            optional: true,
+            ..arg(
+                "quantity",
+                ArgType::Integer,
+                "units this request consumes (default 1)",
+            )
+        },
+    ],
+    entry,
+    handler: run,
+};
+
+unsafe extern "C" fn entry(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    // SAFETY: the server calls this command's function with its context and arguments.
+    unsafe { super::guard(ctx, argv, argc, &COMMAND) }
 }
 
-/// redis-cell's five integers.
-pub fn cell_fields(d: &Decision) -> [i64; 5] {
-    let seconds = |us: u64| i64::try_from(us.div_ceil(1_000_000)).unwrap_or(i64::MAX);
-    let retry = match d.retry_after {
-        Retry::After(wait) => seconds(wait.0),
-        Retry::Now | Retry::Never => -1,
+fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
+    let (key, max_burst, count, period, quantity) = match args {
+        [_, k, b, c, p] => (k, b, c, p, None),
+        [_, k, b, c, p, q] => (k, b, c, p, Some(q.bytes())),
+        _ => return Err(CommandError::Arity),
     };
-    [
-        i64::from(!d.allowed),
-        i64::try_from(d.limit).unwrap_or(i64::MAX),
-        i64::try_from(d.remaining).unwrap_or(i64::MAX),
-        retry,
-        seconds(d.reset_after.0),
-    ]
+    let params = parse::cell_params(max_burst.bytes(), count.bytes(), period.bytes(), quantity)?;
+    let decision = super::hit_key(ctx, (*key).into(), &params, notify::THROTTLE)?;
+    metrics::record(decision.allowed);
+    Ok(Reply::Cell(decision))
 }

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 pub use redis::{Connection, Value};
 
+pub mod clock;
+pub mod states;
+
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
 pub fn server_binary() -> String {
@@ -193,6 +196,24 @@ impl Server {
         };
         let numbers = version.split('.').filter_map(|n| n.parse().ok()).collect();
         (flavour.to_string(), numbers)
+    }
+
+    /// True on servers with module internal commands (Redis 8.0+): RL.SETSTATE is one there,
+    /// callable only by the server itself.
+    pub fn has_internal_commands(&self) -> bool {
+        let (flavour, v) = self.version();
+        flavour == "redis" && v.as_slice() >= [8].as_slice()
+    }
+
+    /// True on servers with module ACL categories (Redis 7.4+, Valkey 8+).
+    pub fn has_module_acl_categories(&self) -> bool {
+        let (flavour, v) = self.version();
+        v.as_slice()
+            >= if flavour == "valkey" {
+                [8].as_slice()
+            } else {
+                [7, 4].as_slice()
+            }
     }
 
     /// True on servers with a per-command time snapshot (Redis 7.2+, Valkey).

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def module_path() -> Path:
-    path = Path(os.environ.get("RL_MODULE", ROOT / "target/release/librl.so"))
+    # Absolute: servers run in directories of their own.
+    path = Path(os.environ.get("RL_MODULE", ROOT / "target/release/librl.so")).absolute()
     if not path.exists():
         raise RuntimeError(f"the module {path} is missing: build it first (make build)")
     return path
@@ -201,9 +202,11 @@ def start(
     directory: Path | None = None,
     env: dict[str, str] | None = None,
     wrapper: tuple[str, ...] = (),
+    port: int | None = None,
     ready_timeout: float = 20,
 ) -> Server:
-    """Starts `kind` on a free port and waits until it answers PING.
+    """Starts `kind` on a free port (or on `port`, to bring a stopped server back where its
+    clients expect it) and waits until it answers PING.
 
     `clock=True` gives the server a controllable clock (`server.clock`), running with no
     shift until the test freezes or shifts it. `wrapper` runs the server under another
@@ -230,8 +233,9 @@ def start(
         environment["LD_PRELOAD"] = str(clockshift_library())
         environment["CLOCKSHIFT_FILE"] = str(the_clock.path)
     last_error = ""
+    chosen = port
     for _ in range(5):
-        port = free_port()
+        port = chosen or free_port()
         argv = [*wrapper, kind.binary, "--port", str(port)]
         for name, value in settings.items():
             argv += [f"--{name}", value]

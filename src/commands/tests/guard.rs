@@ -1,31 +1,30 @@
-//! The panic guard and the shape of the decision reply.
+//! The panic guard and the shape of the replies.
 
-use std::ffi::c_int;
+use rl_core::{Decision, Micros, Retry};
 
-use redis_module::raw;
-
-use crate::api::{Ctx, RString};
-use crate::commands::{decision_fields, guarded};
-use crate::limiter::{Decision, Retry};
+use crate::commands::reply::decision_fields;
+use crate::commands::{contained, CommandError};
 
 #[test]
 fn a_panicking_handler_is_contained() {
-    fn buggy(_: Ctx, _: &[RString]) {
-        panic!("a bug");
-    }
-    let status = guarded(std::ptr::null_mut(), std::ptr::null_mut(), 0, buggy);
-    assert_eq!(status, raw::REDISMODULE_OK as c_int);
+    let outcome: Result<(), CommandError> = contained(|| panic!("a bug"));
+    assert!(matches!(outcome, Err(CommandError::Panicked)));
+    assert_eq!(
+        CommandError::Panicked.to_string(),
+        "ERR internal error in the rl module"
+    );
+    let fine: Result<u8, CommandError> = contained(|| Ok(7));
+    assert!(matches!(fine, Ok(7)));
 }
 
 #[test]
 fn decisions_become_five_integers() {
-    use crate::limiter::Micros;
     let denied = Decision {
         allowed: false,
-        limit: 10,
+        capacity: 10,
         remaining: 0,
-        retry_after: Retry::After(Micros(1_001)),
-        reset_after: Micros(59_999_999),
+        retry_after: Retry::After(Micros::from_micros(1_001)),
+        reset_after: Micros::from_micros(59_999_999),
     };
     assert_eq!(decision_fields(&denied), [0, 10, 0, 2, 60_000]);
     let never = Decision {

@@ -2,9 +2,9 @@
 
 use proptest::prelude::*;
 
-use crate::args::cell_params;
-use crate::commands::throttle::cell_fields;
-use crate::limiter::{self, Micros, State};
+use crate::commands::reply::cell_fields;
+use rl_core::parse::cell_params;
+use rl_core::{Micros, State};
 
 /// redis-cell's published GCRA, transcribed from its description with exact arithmetic:
 /// every instant in microseconds multiplied by `count`, so the emission interval
@@ -74,9 +74,9 @@ fn run_trace(
             period.to_string().as_bytes(),
             Some(quantity.to_string().as_bytes()),
         )
-        .map_err(|e| TestCaseError::fail(e.message()))?;
-        let outcome = limiter::hit(state.as_ref(), &params, Micros(now));
-        if let Some(s) = outcome.write() {
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let outcome = rl_core::decide(state.as_ref(), &params, Micros::from_micros(now));
+        if let Some(s) = outcome.to_store() {
             state = Some(s);
         }
         let expected = model.throttle(now, i128::from(quantity));
@@ -95,7 +95,7 @@ fn the_documented_example() {
     // CL.THROTTLE user123 15 30 60 on a new key: allowed, limit 16, 15 left, reset in 2 s.
     run_trace(15, 30, 60, &[(0, 1)], 1_700_000_000_000_000).unwrap();
     let params = cell_params(b"15", b"30", b"60", None).unwrap();
-    let d = limiter::hit(None, &params, Micros(1_700_000_000_000_000)).decision;
+    let d = rl_core::decide(None, &params, Micros::from_micros(1_700_000_000_000_000)).decision;
     assert_eq!(cell_fields(&d), [0, 16, 15, -1, 2]);
 }
 

@@ -1,0 +1,108 @@
+//! One request against several limits, all or nothing: RL.MHIT.
+//!
+//! If every limit admits the request, every one consumes it. If any denies, none does: the
+//! keys keep their states, except those that had to be moved or reshaped (see `decide`), and
+//! each limit that would have admitted reports where it stands without this request.
+
+use crate::bounded::Bounded;
+use crate::parse::MAX_KEYS;
+use crate::{decide, Decision, Micros, Params, Retry, State};
+
+/// What one request against several limits leaves behind.
+pub struct MultiOutcome {
+    /// The overall answer (see `combine`).
+    pub decision: Decision,
+    /// The index of the limit that decided it.
+    pub deciding: usize,
+    /// What to store at each key, in the limits' order.
+    pub to_store: Bounded<Option<State>, MAX_KEYS>,
+}
+
+/// Decides one request against `limits[i]` on a key holding `states[i]`. `None` when there
+/// are no limits, or not one state per limit.
+pub fn decide_all(
+    states: &[Option<State>],
+    limits: &[Params],
+    now: Micros,
+) -> Option<MultiOutcome> {
+    if states.len() != limits.len() || limits.len() > MAX_KEYS {
+        return None;
+    }
+    let mut outcomes: Bounded<crate::Outcome, MAX_KEYS> = Bounded::new();
+    for (state, params) in states.iter().zip(limits) {
+        outcomes.push(decide(state.as_ref(), params, now)).ok()?;
+    }
+    let admitted = outcomes.as_slice().iter().all(|o| o.decision.allowed);
+    let mut to_store = Bounded::new();
+    let mut decisions: Bounded<Decision, MAX_KEYS> = Bounded::new();
+    for ((outcome, state), params) in outcomes.as_slice().iter().zip(states).zip(limits) {
+        let (store, decision) = if admitted {
+            (outcome.to_store(), outcome.decision)
+        } else if outcome.decision.allowed {
+            let standing = decide(state.as_ref(), &params.with_cost(0), now).decision;
+            (outcome.reshaped, standing)
+        } else {
+            (outcome.reshaped, outcome.decision)
+        };
+        to_store.push(store).ok()?;
+        decisions.push(decision).ok()?;
+    }
+    let (decision, deciding) = combine(decisions.as_slice())?;
+    Some(MultiOutcome {
+        decision,
+        deciding,
+        to_store,
+    })
+}
+
+/// The overall answer to a request checked against several limits, and the index of the
+/// limit that decided it.
+///
+/// When every limit admits, the request is admitted; the deciding limit is the one with the
+/// fewest units remaining. Otherwise it is denied and the deciding limit is the denying one
+/// with the longest wait. In both cases `remaining` is the smallest of all, `reset_after` the
+/// longest (when every limit is full again).
+pub fn combine(decisions: &[Decision]) -> Option<(Decision, usize)> {
+    let allowed = decisions.iter().all(|d| d.allowed);
+    let deciding = if allowed {
+        first_min_by_key(decisions, |d| d.remaining)?
+    } else {
+        let waits = decisions
+            .iter()
+            .map(|d| (!d.allowed).then_some(wait_rank(d.retry_after)));
+        waits
+            .enumerate()
+            .filter_map(|(i, w)| w.map(|w| (i, w)))
+            .fold(
+                None,
+                |best: Option<(usize, (u8, u64))>, (i, w)| match best {
+                    Some((_, b)) if b >= w => best,
+                    _ => Some((i, w)),
+                },
+            )
+            .map(|(i, _)| i)?
+    };
+    let chosen = decisions.get(deciding)?;
+    let overall = Decision {
+        allowed,
+        capacity: chosen.capacity,
+        remaining: decisions.iter().map(|d| d.remaining).min()?,
+        retry_after: chosen.retry_after,
+        reset_after: decisions.iter().map(|d| d.reset_after).max()?,
+    };
+    Some((overall, deciding))
+}
+
+/// Orders waits: admitted < after any time < never.
+fn wait_rank(retry: Retry) -> (u8, u64) {
+    match retry {
+        Retry::Now => (0, 0),
+        Retry::After(t) => (1, t.as_micros()),
+        Retry::Never => (2, 0),
+    }
+}
+
+fn first_min_by_key(decisions: &[Decision], key: impl Fn(&Decision) -> u64) -> Option<usize> {
+    let min = decisions.iter().map(&key).min()?;
+    decisions.iter().position(|d| key(d) == min)
+}

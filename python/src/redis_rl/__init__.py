@@ -1,0 +1,39 @@
+"""Rate limiting on Redis with the `rl` module (or its Lua fallback where modules are not
+allowed): typed commands (`RL`, `AsyncRL`), a framework-free limiter (`RateLimiter`,
+`AsyncRateLimiter`), and integrations for Flask (`redis_rl.flask`) and ASGI frameworks such
+as Starlette and FastAPI (`redis_rl.asgi`)."""
+
+from .commands import RL, Algorithm, AsyncRL, BackendName, KeyLimit
+from .config import LimitsConfig
+from .decision import Decision
+from .failure import OnError, RateLimiterUnavailable
+from .headers import HeaderStyle
+from .limiter import AsyncRateLimiter, RateLimiter, key_for
+from .limits import Limit, LimitRequest
+from .rates import Rate, parse_rates
+from .result import Policy, RateLimitResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RL",
+    "Algorithm",
+    "AsyncRL",
+    "AsyncRateLimiter",
+    "BackendName",
+    "Decision",
+    "HeaderStyle",
+    "KeyLimit",
+    "Limit",
+    "LimitRequest",
+    "LimitsConfig",
+    "OnError",
+    "Policy",
+    "Rate",
+    "RateLimitResult",
+    "RateLimiter",
+    "RateLimiterUnavailable",
+    "__version__",
+    "key_for",
+    "parse_rates",
+]

@@ -1,0 +1,200 @@
+"""The ASGI integration over real HTTP: FastAPI apps under uvicorn (in a thread, with its own
+event loop), with the middleware and the dependency, against real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis
+from fastapi import Depends, FastAPI, Request
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from redis_rl import AsyncRateLimiter, RateLimitResult
+from redis_rl.asgi import RateLimit, RateLimitExceeded, RateLimitMiddleware, problem_response
+
+import servers
+from conftest import FrozenClock, closed_port, rl_calls, serve_asgi
+
+PROBLEM = "application/problem+json"
+
+
+async def api_key(request: Request) -> str:
+    return request.headers.get("X-API-Key", "anonymous")
+
+
+def middleware_app(url: str, **options: object) -> FastAPI:
+    limiter = AsyncRateLimiter(url)
+    app = FastAPI()
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=limiter,
+        limits="3/minute;100/day",
+        key_func=api_key,
+        exempt_paths=["/health"],
+        **options,  # type: ignore[arg-type]
+    )
+
+    @app.get("/api/data")
+    async def data(request: Request) -> dict[str, object]:
+        result: RateLimitResult = request.state.rate_limit
+        return {"remaining": result.remaining}
+
+    @app.get("/health")
+    async def health() -> str:
+        return "ok"
+
+    return app
+
+
+def dependency_app(url: str) -> FastAPI:
+    limiter = AsyncRateLimiter(
+        url, config={"plans": {"free": "1/minute", "pro": "3/minute"}, "default_plan": "free"}
+    )
+    app = FastAPI()
+    app.add_exception_handler(RateLimitExceeded, problem_response)
+    shared = RateLimit(limiter, "2/minute", key_func=api_key, scope="reports")
+
+    async def size(request: Request) -> int:
+        return int(request.query_params.get("n", "1"))
+
+    @app.get("/items/{item_id}", dependencies=[Depends(RateLimit(limiter, "2/minute"))])
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item": item_id}
+
+    @app.get("/daily", dependencies=[Depends(shared)])
+    async def daily() -> str:
+        return "daily"
+
+    @app.get("/weekly", dependencies=[Depends(shared)])
+    async def weekly() -> str:
+        return "weekly"
+
+    upload_limit = RateLimit(limiter, "10/minute", cost=size)
+    plan_limit = RateLimit(limiter, key_func=api_key, plan=lambda r: r.headers.get("X-Plan"))
+
+    @app.post("/upload")
+    async def upload(result: RateLimitResult = Depends(upload_limit)) -> dict[str, object]:
+        return {"remaining": result.remaining}
+
+    @app.get("/plan")
+    async def plan(result: RateLimitResult = Depends(plan_limit)) -> dict[str, object]:
+        return {"quota": result.policy.quota if result.policy else None}
+
+    return app
+
+
+@pytest.fixture
+def middleware_http(server: servers.Server, frozen: FrozenClock) -> Iterator[httpx.Client]:
+    with serve_asgi(middleware_app(server.url())) as url, httpx.Client(base_url=url) as http:
+        yield http
+
+
+@pytest.fixture
+def dependency_http(server: servers.Server, frozen: FrozenClock) -> Iterator[httpx.Client]:
+    with serve_asgi(dependency_app(server.url())) as url, httpx.Client(base_url=url) as http:
+        yield http
+
+
+def test_middleware_across_a_window(
+    middleware_http: httpx.Client, frozen: FrozenClock, client: redis.Redis
+) -> None:
+    client.config_resetstat()
+    key = {"X-API-Key": "k1"}
+    for remaining in (2, 1, 0):
+        response = middleware_http.get("/api/data", headers=key)
+        assert response.status_code == 200 and response.json() == {"remaining": remaining}
+        assert response.headers["RateLimit-Policy"] == (
+            '"per-minute";q=3;w=60, "per-day";q=100;w=86400'
+        )
+        assert response.headers["RateLimit"].startswith(f'"per-minute";r={remaining};t=')
+    assert rl_calls(client) == {"rl.mhit": 3}
+    frozen.advance_ms(250)
+    denied = middleware_http.get("/api/data", headers=key)
+    assert denied.status_code == 429 and denied.headers["content-type"] == PROBLEM
+    assert denied.headers["Retry-After"] == "60"
+    assert denied.headers["RateLimit"] == '"per-minute";r=0;t=60'
+    assert denied.json()["violated-policies"] == ["per-minute"]
+    assert middleware_http.get("/api/data", headers={"X-API-Key": "k2"}).status_code == 200
+    health = middleware_http.get("/health")
+    assert health.status_code == 200 and "RateLimit" not in health.headers
+    frozen.advance_ms(59_750 + frozen.slack_ms)
+    assert middleware_http.get("/api/data", headers=key).status_code == 200
+
+
+def test_dependency_per_route_shared_and_cost(
+    dependency_http: httpx.Client, frozen: FrozenClock, client: redis.Redis
+) -> None:
+    assert [dependency_http.get("/items/1").status_code for _ in range(3)] == [200, 200, 429]
+    # One count for the route, whichever item: the scope is the path template.
+    assert dependency_http.get("/items/2").status_code == 429
+    assert b"rl:{127.0.0.1}:/items/{item_id}:2/60" in client.keys("*")
+    ok = dependency_http.get("/daily", headers={"X-API-Key": "a"})
+    assert ok.headers["RateLimit-Policy"] == '"per-minute";q=2;w=60'
+    assert ok.headers["RateLimit"].startswith('"per-minute";r=1;t=')
+    assert dependency_http.get("/weekly", headers={"X-API-Key": "a"}).status_code == 200
+    frozen.advance_ms(250)
+    denied = dependency_http.get("/daily", headers={"X-API-Key": "a"})
+    assert denied.status_code == 429 and denied.headers["content-type"] == PROBLEM
+    assert denied.headers["Retry-After"] == "60"
+    assert denied.json()["detail"] == "The per-minute quota (2 per 60 s) is used up; retry in 60 s."
+    assert dependency_http.post("/upload", params={"n": 6}).json() == {"remaining": 4}
+    never = dependency_http.post("/upload", params={"n": 11})
+    assert never.status_code == 429 and "Retry-After" not in never.headers
+
+
+def test_dependency_plans(dependency_http: httpx.Client) -> None:
+    pro = {"X-API-Key": "p", "X-Plan": "pro"}
+    assert dependency_http.get("/plan", headers=pro).json() == {"quota": 3}
+    assert [dependency_http.get("/plan", headers=pro).status_code for _ in range(3)] == [
+        200,
+        200,
+        429,
+    ]
+    free = {"X-API-Key": "f"}
+    assert dependency_http.get("/plan", headers=free).json() == {"quota": 1}
+    assert dependency_http.get("/plan", headers=free).status_code == 429
+
+
+@pytest.mark.parametrize(("on_error", "status"), [("allow", 200), ("deny", 503)])
+def test_middleware_with_redis_down(kind: servers.ServerKind, on_error: str, status: int) -> None:
+    app = middleware_app(f"redis://127.0.0.1:{closed_port()}/0", on_error=on_error)
+    with serve_asgi(app) as url, httpx.Client(base_url=url) as http:
+        for _ in range(4):
+            response = http.get("/api/data")
+            assert response.status_code == status
+            if status == 503:
+                assert response.headers["content-type"] == PROBLEM
+                assert response.json()["status"] == 503 and "Retry-After" in response.headers
+            else:
+                assert response.json() == {"remaining": None}
+                assert "RateLimit" not in response.headers
+
+
+def test_plain_starlette_with_legacy_headers(server: servers.Server, frozen: FrozenClock) -> None:
+    async def hello(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    app = Starlette(routes=[Route("/", hello)])
+    limiter = AsyncRateLimiter(server.url())
+    wrapped = RateLimitMiddleware(app, limiter, "2/second", headers="legacy", per_path=True)
+    with serve_asgi(wrapped) as url, httpx.Client(base_url=url) as http:
+        first = http.get("/")
+        assert first.text == "hello" and first.headers["X-RateLimit-Remaining"] == "1"
+        assert "RateLimit" not in first.headers
+        http.get("/")
+        denied = http.get("/")
+        assert denied.status_code == 429 and denied.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_bad_declarations_fail_at_once(server: servers.Server) -> None:
+    limiter = AsyncRateLimiter(server.url())
+    with pytest.raises(ValueError, match="unknown time unit 'minuet'"):
+        RateLimit(limiter, "1/minuet")
+    with pytest.raises(ValueError, match="'serch' is neither a rate"):
+        RateLimitMiddleware(PlainTextResponse("x"), limiter, "serch")
+    with pytest.raises(ValueError, match="needs plans"):
+        RateLimit(limiter, plan=lambda r: "pro")

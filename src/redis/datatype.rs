@@ -1,0 +1,155 @@
+//! The module's data type, `ratelimit`: how the server saves, loads, rewrites, copies, digests,
+//! measures and frees a key's value. The value is a state, packed (see `packed`); its byte
+//! form is `rl_core::codec`'s, which checks every state it reads with the one validity rule.
+//!
+//! Every callback runs under a panic guard: a bug answers the callback's failure value instead
+//! of taking the server down.
+
+use std::ffi::{c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use redis_module::native_types::RedisType;
+use redis_module::raw;
+use rl_core::{codec, State};
+
+use super::context::Name;
+use super::io::{Digest, Io};
+use super::packed;
+
+/// The data type's name as `TYPE` shows it (Redis wants exactly 9 characters).
+pub const TYPE_NAME: &str = "ratelimit";
+/// RDB encoding version of the type. The state bytes carry their own format version too.
+const ENCODING_VERSION: i32 = 1;
+
+pub static RATE_LIMIT_TYPE: RedisType = RedisType::new(
+    TYPE_NAME,
+    ENCODING_VERSION,
+    raw::RedisModuleTypeMethods {
+        version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
+        rdb_load: Some(rdb_load),
+        rdb_save: Some(rdb_save),
+        aof_rewrite: Some(aof_rewrite),
+        mem_usage: Some(mem_usage),
+        digest: Some(digest),
+        free: Some(free),
+        aux_load: None,
+        aux_save: None,
+        aux_save_triggers: 0,
+        free_effort: None,
+        unlink: None,
+        copy: Some(copy),
+        defrag: None,
+        mem_usage2: None,
+        free_effort2: None,
+        unlink2: None,
+        copy2: None,
+        aux_save2: None,
+    },
+);
+
+/// The registered type, cached once at load for the hot path.
+static TYPE_PTR: AtomicPtr<raw::RedisModuleType> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Remembers the type the server created for `RATE_LIMIT_TYPE` (after it was registered).
+pub fn remember() {
+    let ptr = *RATE_LIMIT_TYPE.raw_type.borrow();
+    TYPE_PTR.store(ptr, Ordering::Relaxed);
+}
+
+pub fn module_type() -> *mut raw::RedisModuleType {
+    TYPE_PTR.load(Ordering::Relaxed)
+}
+
+/// Runs a data type callback, turning a panic into the callback's failure value.
+fn guarded<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
+}
+
+/// The state of a value the server hands a callback.
+///
+/// # Safety
+/// `value` is null or a value of this type (made by `packed::pack`), alive for the call.
+unsafe fn state_of(value: *const c_void) -> Option<State> {
+    // SAFETY: as the caller promises.
+    (!value.is_null()).then(|| unsafe { packed::unpack(value) })
+}
+
+unsafe extern "C" fn rdb_save(io: *mut raw::RedisModuleIO, value: *mut c_void) {
+    guarded((), || {
+        // SAFETY: the server passes the stream and a value of this type.
+        if let (Some(io), Some(state)) = unsafe { (Io::of_call(io), state_of(value)) } {
+            io.save(codec::encode(&state).as_bytes());
+        }
+    })
+}
+
+unsafe extern "C" fn rdb_load(io: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {
+    guarded(std::ptr::null_mut(), || {
+        if encver != ENCODING_VERSION {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the server passes the stream being loaded.
+        let Some(io) = (unsafe { Io::of_call(io) }) else {
+            return std::ptr::null_mut();
+        };
+        // A state that does not decode fails the load, as the server expects of a value it
+        // cannot read (RESTORE answers "Bad data format").
+        match io.load().map(|bytes| codec::decode(&bytes)) {
+            Some(Ok(state)) => packed::pack(&state),
+            _ => std::ptr::null_mut(),
+        }
+    })
+}
+
+unsafe extern "C" fn aof_rewrite(
+    io: *mut raw::RedisModuleIO,
+    key: *mut raw::RedisModuleString,
+    value: *mut c_void,
+) {
+    guarded((), || {
+        // SAFETY: the server passes the stream, the key's name and a value of this type, all
+        // alive during the callback.
+        let (io, name, state) = unsafe { (Io::of_call(io), Name::of_call(key), state_of(value)) };
+        if let (Some(io), Some(state)) = (io, state) {
+            // The server appends the key's PEXPIREAT after this command.
+            io.emit(
+                super::store::SET_STATE_COMMAND,
+                name,
+                codec::encode(&state).as_bytes(),
+            );
+        }
+    })
+}
+
+unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
+    packed::size(value)
+}
+
+unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
+    guarded((), || {
+        // SAFETY: the server passes the digest and a value of this type.
+        if let (Some(md), Some(state)) = unsafe { (Digest::of_call(md), state_of(value)) } {
+            md.add(codec::encode(&state).as_bytes());
+        }
+    })
+}
+
+unsafe extern "C" fn free(value: *mut c_void) {
+    if !value.is_null() {
+        // SAFETY: the server frees a value of this type once, when nothing uses it any more.
+        unsafe { packed::free(value) };
+    }
+}
+
+unsafe extern "C" fn copy(
+    _from: *mut raw::RedisModuleString,
+    _to: *mut raw::RedisModuleString,
+    value: *const c_void,
+) -> *mut c_void {
+    // SAFETY: the server passes a value of this type, alive during the callback.
+    guarded(std::ptr::null_mut(), || match unsafe { state_of(value) } {
+        Some(state) => packed::pack(&state),
+        None => std::ptr::null_mut(),
+    })
+}
