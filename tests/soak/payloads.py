@@ -29,15 +29,14 @@ def _flip(data: bytes, rng: random.Random, lo: int, hi: int) -> bytes:
 def _forged_field(state: states.State, rng: random.Random) -> tuple[str, states.State]:
     fields = list(state.fields)
     i = rng.randrange(len(fields))
-    names = {
-        states.SLIDING: ("window", "start", "current", "previous"),
-        states.FIXED: ("window", "start", "count"),
-        states.BUCKET: ("window", "limit", "burst", "tat", "frac"),
-    }[state.kind]
+    names = state.names
     edges = {
         "window": states.WINDOW_EDGES,
         "start": states.INSTANT_EDGES,
         "tat": states.INSTANT_EDGES,
+        "as_of": states.INSTANT_EDGES,
+        "into": states.WINDOW_EDGES,
+        "drain": states.WINDOW_EDGES,
         "current": states.COUNT_EDGES,
         "previous": states.COUNT_EDGES,
         "count": states.COUNT_EDGES,

@@ -98,24 +98,20 @@ def real_dumps(conn: Connection, now_us: int) -> list[Payload]:
 def requests_for(state: states.State | None) -> list[list[str]]:
     """RL.HIT arguments (after the key) that read the state as it is, and some that reshape
     it or raise its capacity."""
-    if (
-        state is None
-        or state.kind not in states.FIELDS
-        or len(state.fields) != states.FIELDS[state.kind]
-    ):
+    if state is None:
         return [["5", "60"], ["5", "60", "ALGO", "GCRA", "BURST", "9"]]
-    w = state.fields[0]
+    w = state.get("window")
     window = (
         f"{w // 1000}ms" if w % 1000 == 0 and states.MIN_WINDOW <= w <= states.MAX_WINDOW else "60"
     )
     if state.kind == states.SLIDING:
-        used = min(states.MAX_LIMIT, max(1, state.fields[2] + state.fields[3]))
+        used = min(states.MAX_LIMIT, max(1, state.get("current") + state.get("previous")))
         return [[str(used), window], ["1", window, "COST", "1"], ["5", window, "ALGO", "GCRA"]]
     if state.kind == states.FIXED:
-        used = min(states.MAX_LIMIT, max(1, state.fields[2]))
+        used = min(states.MAX_LIMIT, max(1, state.get("count")))
         return [[str(used), window, "ALGO", "FIXED"], ["7", window, "ALGO", "FIXED"], ["5", "60"]]
-    limit = min(states.MAX_LIMIT, max(1, state.fields[1]))
-    burst = min(states.MAX_LIMIT, max(1, state.fields[2]))
+    limit = min(states.MAX_LIMIT, max(1, state.get("limit")))
+    burst = min(states.MAX_LIMIT, max(1, state.get("burst")))
     out = [[str(limit), window, "ALGO", "GCRA", "BURST", str(burst)]]
     for bigger in (burst + 1, burst * 2, limit * states.MAX_WINDOW // max(1, w)):
         out.append(

@@ -1,10 +1,17 @@
 """The module's state bytes (src/codec.rs), written and read independently of the module, and
 the bounds its decoder enforces, so that the soak can forge states at and around each bound.
 
-Layout, integers little-endian: version u8 = 1 | kind u8 | fields
+Layout, integers little-endian: version u8 | kind u8 | fields (u64 each)
+    version 1 (module 0.1), which later modules still read:
     kind 1 (sliding): window_us | start_us | current | previous
     kind 2 (fixed):   window_us | start_us | count
     kind 3 (bucket):  window_us | limit | burst | tat_us | tat_frac
+    version 2, states dated by the instant they were written:
+    kind 1 (sliding): window_us | as_of_us | into_us | current | previous
+    kind 2 (fixed):   window_us | as_of_us | into_us | count
+    kind 3 (bucket):  window_us | limit | burst | as_of_us | drain_us | drain_frac
+The soak forges version 1 states (every module must load them); it reads both. The bounds
+below are version 1's, as module 0.1 checked them.
 """
 
 from __future__ import annotations
@@ -15,7 +22,15 @@ from dataclasses import dataclass
 
 VERSION = 1
 SLIDING, FIXED, BUCKET = 1, 2, 3
-FIELDS = {SLIDING: 4, FIXED: 3, BUCKET: 5}
+NAMES: dict[tuple[int, int], tuple[str, ...]] = {
+    (1, SLIDING): ("window", "start", "current", "previous"),
+    (1, FIXED): ("window", "start", "count"),
+    (1, BUCKET): ("window", "limit", "burst", "tat", "frac"),
+    (2, SLIDING): ("window", "as_of", "into", "current", "previous"),
+    (2, FIXED): ("window", "as_of", "into", "count"),
+    (2, BUCKET): ("window", "limit", "burst", "as_of", "drain", "frac"),
+}
+FIELDS = {kind: len(NAMES[(VERSION, kind)]) for kind in (SLIDING, FIXED, BUCKET)}
 KIND_NAMES = {SLIDING: "sliding", FIXED: "fixed", BUCKET: "bucket"}
 
 MAX_LIMIT = (1 << 63) - 1
@@ -36,21 +51,25 @@ class State:
             struct.pack("<Q", f & U64) for f in self.fields
         )
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        default = tuple(f"f{i}" for i in range(len(self.fields)))
+        return NAMES.get((self.version, self.kind), default)
+
+    def get(self, name: str, default: int = 0) -> int:
+        return dict(zip(self.names, self.fields, strict=False)).get(name, default)
+
     def describe(self) -> str:
-        names = {
-            SLIDING: ("window", "start", "current", "previous"),
-            FIXED: ("window", "start", "count"),
-            BUCKET: ("window", "limit", "burst", "tat", "frac"),
-        }.get(self.kind, tuple(f"f{i}" for i in range(len(self.fields))))
-        inner = " ".join(f"{n}={v}" for n, v in zip(names, self.fields, strict=False))
-        return f"{KIND_NAMES.get(self.kind, self.kind)}({inner})"
+        inner = " ".join(f"{n}={v}" for n, v in zip(self.names, self.fields, strict=False))
+        version = "" if self.version == VERSION else f"v{self.version} "
+        return f"{version}{KIND_NAMES.get(self.kind, self.kind)}({inner})"
 
 
 def decode(data: bytes) -> State | None:
-    """The state in `data` when it has the layout above (not checking the bounds)."""
-    if len(data) < 2 or data[1] not in FIELDS:
+    """The state in `data` when it has one of the layouts above (not checking the bounds)."""
+    if len(data) < 2 or (data[0], data[1]) not in NAMES:
         return None
-    n = FIELDS[data[1]]
+    n = len(NAMES[(data[0], data[1])])
     if len(data) != 2 + 8 * n:
         return None
     fields = struct.unpack(f"<{n}Q", data[2:])
