@@ -105,21 +105,32 @@ def decode_len(data: bytes, pos: int) -> tuple[int, bool, int]:
 
 
 def lzf_decompress(data: bytes, out_len: int) -> bytes:
+    """As strict as the server's lzf_decompress: a run past the input or the output, or a
+    reference before the start, is an error."""
     out = bytearray()
     i = 0
     while i < len(data):
         ctrl = data[i]
         i += 1
         if ctrl < 32:
-            out += data[i : i + ctrl + 1]
-            i += ctrl + 1
+            run = ctrl + 1
+            if i + run > len(data) or len(out) + run > out_len:
+                raise ValueError("LZF literal run past the end")
+            out += data[i : i + run]
+            i += run
         else:
             length = ctrl >> 5
             if length == 7:
+                if i >= len(data):
+                    raise ValueError("LZF reference past the input")
                 length += data[i]
                 i += 1
+            if i >= len(data):
+                raise ValueError("LZF reference past the input")
             ref = len(out) - ((ctrl & 0x1F) << 8) - data[i] - 1
             i += 1
+            if ref < 0 or len(out) + length + 2 > out_len:
+                raise ValueError("LZF reference out of bounds")
             for _ in range(length + 2):
                 out.append(out[ref])
                 ref += 1
@@ -160,6 +171,26 @@ def parse(payload: bytes) -> ModuleValue:
         raise ValueError(f"opcode {opcode} where a string was expected")
     state, pos = read_string(body, pos)
     return ModuleValue(mid, state, version)
+
+
+def canonical_state(payload: bytes) -> bytes | None:
+    """The state bytes of a payload framed exactly as a server writes one (right checksum,
+    this module's type and encoding version, one string, the EOF marker, nothing after), or
+    None: a payload that carries a state the way an RDB file of the module does."""
+    body, _ = unseal(payload)
+    if len(payload) < 10 or crc64(payload[:-8]).to_bytes(8, "little") != payload[-8:]:
+        return None
+    try:
+        if body[0] != RDB_TYPE_MODULE_2:
+            return None
+        mid, _, pos = decode_len(body, 1)
+        opcode, _, pos = decode_len(body, pos)
+        if mid != module_id() or opcode != OPCODE_STRING:
+            return None
+        state, pos = read_string(body, pos)
+        return state if body[pos:] == bytes([OPCODE_EOF]) else None
+    except (ValueError, IndexError, KeyError, struct.error):
+        return None
 
 
 def build(

@@ -121,8 +121,13 @@ def expect(args: list[bytes], others: set[bytes], setstate_open: bool = True) ->
         if state is None:
             return Expect("error", name, error=argmodel.E_STATE_PREFIX)
         other = args[1] in others
-        if state.version == states.VERSION and states.is_valid(state):
-            # What module 0.1 accepted, every later module must still load.
+        if (
+            state.version == states.VERSION
+            and states.is_valid(state)
+            and not states.is_empty(state)
+        ):
+            # What module 0.1 accepted, every later module must still load. (An empty state,
+            # which 0.1 took as "delete the key", a later module may refuse.)
             return Expect("wrongtype" if other else "ok", name)
         # Past 0.1's bounds, or in a later layout: a later module may read it.
         return Expect("either", name, error=argmodel.E_STATE_PREFIX, wrongtype=other)
@@ -293,9 +298,9 @@ class Unit:
 
 def setstate_open(conn: Connection, key: bytes, now_us: int) -> bool:
     """Whether this connection may forge a state at all (a server may keep RL.SETSTATE for
-    the replication link and the AOF). A fixed window with nothing counted stores nothing."""
-    empty = states.State(states.FIXED, (60_000_000, now_us, 0)).encode()
-    return conn.call("RL.SETSTATE", key, empty) == Status("OK")
+    the replication link and the AOF). A state that lapsed in 1970 stores nothing."""
+    lapsed = states.State(states.FIXED, (1_000, 0, 1)).encode()
+    return conn.call("RL.SETSTATE", key, lapsed) == Status("OK")
 
 
 class Round:

@@ -6,7 +6,9 @@ Each payload must be refused with an error, or accepted into a state that
   (b) DUMPs and RESTOREs again, before and after those hits, to the same bytes,
   (c) survives DEBUG RELOAD (with the key count kept),
   (d) has a TTL, also when restored with TTL 0,
-and the server stays up. Every accepted payload that fails one of them is reported with its hex.
+and the server stays up. Every accepted payload that fails one of them is reported with its
+hex. And (e): a payload holding a state module 0.1 accepted, framed as an RDB file frames it,
+must be accepted: an RDB file written by 0.1 must load after an upgrade.
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ class Probe:
         self.cfg = cfg
         self.rep = rep
         self.rng = random.Random(cfg.seed * 7919 + 2)
+        self.rdb_version = 0
         self.server = harness.start(kind, clock=True)
         harness.freeze(self.server, harness.EPOCH_US)
 
@@ -174,9 +177,22 @@ class Probe:
         for acc, answer in zip(candidates, answers, strict=False):
             if answer == Status("OK"):
                 accepted.append(acc)
-            elif not isinstance(answer, Error) or replies.error_problem(answer):
+                continue
+            if not isinstance(answer, Error) or replies.error_problem(answer):
                 self.fail("refusal", acc, f"answered {answer!r}")
+            elif self.written_by_0_1(acc.payload):
+                self.fail("(e) what 0.1 wrote still loads", acc, f"answered {answer!r}")
         return accepted
+
+    def written_by_0_1(self, p: Payload) -> bool:
+        """Whether the payload is one module 0.1 wrote, or could have: its state in 0.1's
+        layout and bounds, framed as an RDB file frames it. An RDB file holding it must load
+        with every later module, or the server does not start after an upgrade."""
+        if len(p.data) < 12 or dump.unseal(p.data)[1] != self.rdb_version:
+            return False
+        raw = dump.canonical_state(p.data)
+        state = states.decode(raw) if raw is not None else None
+        return state is not None and state.version == 1 and states.is_valid(state)
 
     def check_roundtrip(self, conn: Connection, acc: Accepted, when: str) -> None:
         data, pttl = conn.pipeline([["DUMP", acc.key], ["PTTL", acc.key]])
@@ -262,6 +278,7 @@ class Probe:
     def run(self) -> None:
         conn = harness.connect(self.server)
         bases = real_dumps(conn, harness.EPOCH_US)
+        self.rdb_version = dump.parse(bases[0].data).rdb_version
         log(
             f"  restore: {len(bases)} real DUMPs, {self.cfg.restore_payloads} payloads "
             f"(seed {self.cfg.seed * 7919 + 2})"

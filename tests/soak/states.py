@@ -109,6 +109,17 @@ def is_valid(state: State) -> bool:
     )
 
 
+def is_empty(state: State) -> bool:
+    """A version 1 state that holds no usage at its own instant (module 0.1 deleted the key
+    when it was told to store one, but kept one given by RESTORE)."""
+    f = state.fields
+    if state.kind == SLIDING:
+        return f[2] == 0 and f[3] == 0
+    if state.kind == FIXED:
+        return f[2] == 0
+    return f[3] == 0 and f[4] == 0
+
+
 def expires_at_us(state: State) -> int | None:
     """The instant the state carries no information any more (when the key should expire)."""
     f = state.fields
