@@ -42,7 +42,7 @@ for i in "${!names[@]}"; do
     for suite in "${suites[@]}"; do
         echo "=== $name, $suite: $version"
         if [ "$suite" = rust ]; then
-            RL_SERVER="$binary" RL_MODULE="$MODULE" cargo test --release --test '*' -q
+            RL_SERVER="$binary" RL_MODULE="$MODULE" cargo test --profile integration --test '*' -q
             status=$?
             counts=""
         else

@@ -18,10 +18,6 @@ fn algo(
     hit_with(con, key.as_bytes(), limit, window, &options)
 }
 
-fn pttl(con: &mut Connection, key: &str) -> i64 {
-    redis::cmd("PTTL").arg(key).query(con).unwrap()
-}
-
 #[test]
 fn fixed_admits_limit_per_window_from_the_first_hit() {
     let server = Server::start();

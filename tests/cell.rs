@@ -88,6 +88,7 @@ fn bad_input_is_refused_and_the_server_stays_up() {
         .arg("not a number")
         .query(&mut con)
         .unwrap();
+    // One input per error; the parser's own tests hold every input it refuses.
     let cases: &[(&[&str], &str)] = &[
         (
             &["CL.THROTTLE", "k", "15", "30"],
@@ -101,7 +102,6 @@ fn bad_input_is_refused_and_the_server_stays_up() {
             &["CL.THROTTLE", "k", "-1", "30", "60"],
             "ERR max_burst must be an integer from 0",
         ),
-        (&["CL.THROTTLE", "k", "x", "30", "60"], "ERR max_burst"),
         (
             &["CL.THROTTLE", "k", "15", "0", "60"],
             "ERR count must be an integer from 1",
@@ -111,20 +111,12 @@ fn bad_input_is_refused_and_the_server_stays_up() {
             "ERR period must be a number of seconds",
         ),
         (
-            &["CL.THROTTLE", "k", "15", "30", "99999999999999999999"],
-            "ERR period",
-        ),
-        (
             &["CL.THROTTLE", "k", "15", "30", "9223372036854775807"],
             "ERR period",
         ),
         (
             &["CL.THROTTLE", "k", "15", "30", "60", "-1"],
             "ERR quantity must be an integer from 0",
-        ),
-        (
-            &["CL.THROTTLE", "k", "15", "30", "60", "1.5"],
-            "ERR quantity",
         ),
         (
             &["CL.THROTTLE", "k", "9223372036854775806", "1", "3153600000"],

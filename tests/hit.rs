@@ -7,10 +7,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn pttl(con: &mut Connection, key: &[u8]) -> i64 {
-    redis::cmd("PTTL").arg(key).query(con).expect("PTTL")
-}
-
 #[test]
 fn a_fresh_key_admits_the_limit_then_denies_with_a_retry_inside_the_window() {
     let server = Server::start();

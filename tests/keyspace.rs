@@ -10,10 +10,6 @@ use std::time::Duration;
 use common::states::{plant, State};
 use common::*;
 
-fn pttl(con: &mut Connection, key: &[u8]) -> i64 {
-    redis::cmd("PTTL").arg(key).query(con).unwrap()
-}
-
 #[test]
 fn a_state_restored_without_ttl_expires_when_its_state_says() {
     let dir = scratch_dir("restore-ttl");
@@ -25,16 +21,7 @@ fn a_state_restored_without_ttl_expires_when_its_state_says() {
     );
     let replica = Server::start();
     let (mut p, mut r) = (primary.conn(), replica.conn());
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(primary.port)
-        .query(&mut r)
-        .unwrap();
-    assert!(wait_until(30, || info_field(
-        &mut r,
-        "replication",
-        "master_link_status"
-    ) == "up"));
+    attach_replica(&replica, &primary);
 
     hit(&mut p, b"source", 5, "60");
     let payload = dump(&mut p, b"source").unwrap();
@@ -58,8 +45,7 @@ fn a_state_restored_without_ttl_expires_when_its_state_says() {
     let exists: i64 = redis::cmd("EXISTS").arg("lapsed").query(&mut p).unwrap();
     assert_eq!(exists, 0);
 
-    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
-    assert_eq!(acked, 1);
+    settle(&mut p);
     assert_eq!(
         pexpiretime(&mut r, b"copy"),
         expected,

@@ -10,13 +10,7 @@ fn mhit(con: &mut Connection, args: &[&str]) -> [i64; 6] {
 }
 
 fn peek(con: &mut Connection, key: &str, limit: u64, window: &str) -> [i64; 5] {
-    let reply: Vec<i64> = redis::cmd("RL.PEEK")
-        .arg(key)
-        .arg(limit)
-        .arg(window)
-        .query(con)
-        .unwrap();
-    reply.try_into().unwrap()
+    peek_with(con, key.as_bytes(), limit, window, &[])
 }
 
 const PER_SECOND_AND_HOUR: &[&str] = &[
@@ -142,66 +136,6 @@ fn a_key_of_another_type_consumes_nothing() {
     assert!(!exists);
     let value: String = redis::cmd("GET").arg("s").query(&mut con).unwrap();
     assert_eq!(value, "v");
-}
-
-#[test]
-fn argument_errors() {
-    let server = Server::start();
-    let mut con = server.conn();
-    let cases: &[(&[&str], &str)] = &[
-        (
-            &["RL.MHIT", "1", "k", "LIMIT"],
-            "ERR wrong number of arguments",
-        ),
-        (
-            &["RL.MHIT", "0", "k", "LIMIT", "1", "1s"],
-            "ERR numkeys must be an integer from 1 to 64",
-        ),
-        (&["RL.MHIT", "x", "k", "LIMIT", "1", "1s"], "ERR numkeys"),
-        (&["RL.MHIT", "9", "k", "LIMIT", "1", "1s"], "ERR numkeys"),
-        (
-            &["RL.MHIT", "2", "a", "b", "LIMIT", "1", "1s"],
-            "ERR RL.MHIT needs one LIMIT clause per key: 2 keys, 1 LIMIT clauses",
-        ),
-        (
-            &[
-                "RL.MHIT", "2", "a", "a", "LIMIT", "1", "1s", "LIMIT", "1", "1s",
-            ],
-            "ERR RL.MHIT keys must be distinct",
-        ),
-        (
-            &["RL.MHIT", "1", "a", "ALGO", "GCRA", "LIMIT", "1", "1s"],
-            "ERR ALGO must follow the LIMIT clause",
-        ),
-        (
-            &["RL.MHIT", "1", "a", "LIMIT", "0", "1s"],
-            "ERR limit must be",
-        ),
-        (
-            &["RL.MHIT", "1", "a", "LIMIT", "1", "1y"],
-            "ERR window must be",
-        ),
-        (
-            &["RL.MHIT", "1", "a", "LIMIT", "1", "1s", "BURST", "2"],
-            "ERR BURST applies to ALGO TOKEN",
-        ),
-        (
-            &["RL.MHIT", "1", "a", "LIMIT", "1", "1s", "COST", "-1"],
-            "ERR COST must be",
-        ),
-        (
-            &["RL.MHIT", "1", "a", "LIMIT", "1", "1s", "HUH", "1"],
-            "ERR unknown option 'HUH'",
-        ),
-    ];
-    for (args, expected) in cases {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        let error = error_of(&mut con, &args);
-        println!("{args:?} -> {error}");
-        assert!(error.starts_with(expected), "{args:?}: {error}");
-    }
-    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
-    assert_eq!(pong, "PONG");
 }
 
 #[test]

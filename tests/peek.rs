@@ -6,14 +6,7 @@ mod common;
 use common::*;
 
 fn peek(con: &mut Connection, key: &str, limit: u64, window: &str, options: &[&str]) -> [i64; 5] {
-    let reply: Vec<i64> = redis::cmd("RL.PEEK")
-        .arg(key)
-        .arg(limit)
-        .arg(window)
-        .arg(options)
-        .query(con)
-        .unwrap();
-    reply.try_into().unwrap()
+    peek_with(con, key.as_bytes(), limit, window, options)
 }
 
 #[test]
@@ -73,20 +66,10 @@ fn peek_runs_on_a_replica_and_propagates_nothing() {
         &scratch_dir("peek-primary"),
     );
     let replica = Server::start();
+    attach_replica(&replica, &primary);
     let (mut p, mut r) = (primary.conn(), replica.conn());
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(primary.port)
-        .query(&mut r)
-        .unwrap();
-    assert!(wait_until(30, || info_field(
-        &mut r,
-        "replication",
-        "master_link_status"
-    ) == "up"));
     hit(&mut p, b"k", 3, "60");
-    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
-    assert_eq!(acked, 1);
+    settle(&mut p);
 
     let offset = info_field(&mut p, "replication", "master_repl_offset");
     let aof_size = aof_bytes(&primary);
@@ -113,8 +96,7 @@ fn peek_runs_on_a_replica_and_propagates_nothing() {
     // the effect of one hit on the primary (MONITOR does not show internal commands, which
     // RL.SETSTATE is on Redis 8), and nothing from the primary's peeks.
     hit(&mut p, b"k", 3, "60");
-    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
-    assert_eq!(acked, 1);
+    settle(&mut p);
     let _: String = redis::cmd("ECHO").arg("end-of-test").query(&mut r).unwrap();
     let seen = monitor.until("end-of-test");
     let rl: Vec<&String> = seen.iter().filter(|l| l.contains("\"RL.")).collect();
@@ -170,9 +152,6 @@ impl Monitor {
     }
 }
 
-fn aof_bytes(server: &Server) -> u64 {
-    std::fs::read_dir(server.dir.join("appendonlydir"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum()
+fn aof_bytes(server: &Server) -> usize {
+    aof_contents(&server.dir).len()
 }

@@ -15,25 +15,6 @@ fn primary() -> Server {
     )
 }
 
-/// Makes `replica` a replica of `primary` and waits until it is in sync.
-fn attach(replica: &Server, primary: &Server) {
-    let mut con = replica.conn();
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(primary.port)
-        .query(&mut con)
-        .unwrap();
-    assert!(
-        wait_until(30, || info_field(
-            &mut con,
-            "replication",
-            "master_link_status"
-        ) == "up"),
-        "the replica did not sync: {}",
-        replica.log()
-    );
-}
-
 /// A primary, and a replica of it whose clock is shifted by `shift_seconds`.
 fn primary_and_replica(shift_seconds: i64) -> (Server, Server) {
     let primary = primary();
@@ -45,7 +26,7 @@ fn primary_and_replica(shift_seconds: i64) -> (Server, Server) {
         ];
     }
     let replica = Server::start_with(replica_options, &scratch_dir("replica"));
-    attach(&replica, &primary);
+    attach_replica(&replica, &primary);
     (primary, replica)
 }
 
@@ -83,15 +64,6 @@ const KEYS: &[&str] = &[
     "user:0", "user:1", "user:2", "user:3", "bytes", "fixed", "bucket", "{m}:sec", "{m}:day",
     "cell", "moved", "tx", "scripted", "reset",
 ];
-
-fn settle(primary: &mut Connection) {
-    let acked: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(10_000)
-        .query(primary)
-        .unwrap();
-    assert_eq!(acked, 1, "the replica acknowledged the writes");
-}
 
 fn digest(con: &mut Connection) -> String {
     redis::cmd("DEBUG").arg("DIGEST").query(con).unwrap()
@@ -191,7 +163,7 @@ fn a_replica_attached_later_gets_earlier_and_later_changes() {
     assert_eq!(info_field(&mut p, "rl", "rl_effects_sent"), "0");
     assert_ne!(info_field(&mut p, "rl", "rl_effects_unheard"), "0");
     let replica = Server::start();
-    attach(&replica, &primary);
+    attach_replica(&replica, &primary);
     traffic(&mut p);
     settle(&mut p);
     assert_ne!(info_field(&mut p, "rl", "rl_effects_sent"), "0");

@@ -13,6 +13,24 @@ use crate::{Algorithm, Micros, ParamError, Params, MAX_LIMIT, MAX_WINDOW, MIN_WI
 /// The most limits one RL.MHIT call may check.
 pub const MAX_KEYS: usize = 64;
 
+/// What the server's configuration adds to a command's arguments.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// The algorithm of a limit that names none (`rl.default-algorithm`).
+    pub default_algorithm: Algorithm,
+    /// The most entries an ALGO LOG key may need (`rl.log-max-entries`).
+    pub log_max_entries: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            default_algorithm: Algorithm::Sliding,
+            log_max_entries: 10_000,
+        }
+    }
+}
+
 /// Why the arguments were refused. Displayed, it is the error reply after `ERR `.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ArgError {
@@ -27,9 +45,17 @@ pub enum ArgError {
     MissingValue(&'static str),
     Repeated(&'static str),
     NumKeys,
-    ClauseCount { keys: usize, clauses: usize },
+    ClauseCount {
+        keys: usize,
+        clauses: usize,
+    },
     OutsideClause(&'static str),
     RepeatedKey,
+    /// ALGO LOG could need more entries than `rl.log-max-entries`.
+    LogTooLong {
+        needs: u64,
+        max: u64,
+    },
     MaxBurst,
     Count,
     Period,
@@ -71,6 +97,11 @@ impl fmt::Display for ArgError {
                 write!(f, "{option} must follow the LIMIT clause it applies to")
             }
             ArgError::RepeatedKey => f.write_str("RL.MHIT keys must be distinct"),
+            ArgError::LogTooLong { needs, max } => write!(
+                f,
+                "ALGO LOG keeps an entry per millisecond with admissions in the window, up to \
+                 {needs} for this limit and window, more than rl.log-max-entries ({max})"
+            ),
             ArgError::MaxBurst => {
                 write!(
                     f,
@@ -147,20 +178,32 @@ impl Options {
         limit: u64,
         window: Micros,
         cost: u64,
-        default: Algorithm,
+        settings: &Settings,
     ) -> Result<Params, ArgError> {
-        let algorithm = self.algorithm.unwrap_or(default);
-        Params::new(algorithm, limit, window, self.burst, cost).map_err(limit_error)
+        let algorithm = self.algorithm.unwrap_or(settings.default_algorithm);
+        let params =
+            Params::new(algorithm, limit, window, self.burst, cost).map_err(limit_error)?;
+        if algorithm == Algorithm::Log {
+            // At most one entry per millisecond, and each holds at least one unit.
+            let needs = limit.min(window.as_micros() / 1000);
+            if needs > settings.log_max_entries {
+                return Err(ArgError::LogTooLong {
+                    needs,
+                    max: settings.log_max_entries,
+                });
+            }
+        }
+        Ok(params)
     }
 }
 
 /// `limit window [COST n] [ALGO a] [BURST n]`: the arguments of RL.HIT and RL.PEEK after the
-/// key. `default` is the algorithm when ALGO is not given.
+/// key.
 pub fn hit_params<'a>(
     limit: &[u8],
     window: &[u8],
     options: impl IntoIterator<Item = &'a [u8]>,
-    default: Algorithm,
+    settings: &Settings,
 ) -> Result<Params, ArgError> {
     let limit = count(limit).ok_or(ArgError::Limit)?;
     let window = duration(window).ok_or(ArgError::Window)?;
@@ -176,7 +219,7 @@ pub fn hit_params<'a>(
             return Err(unknown(name, "COST, ALGO or BURST"));
         }
     }
-    limit_options.params(limit, window, cost.unwrap_or(1), default)
+    limit_options.params(limit, window, cost.unwrap_or(1), settings)
 }
 
 /// RL.MHIT's numkeys, given how many arguments follow it.
@@ -195,7 +238,7 @@ pub type Limits = Bounded<Params, MAX_KEYS>;
 pub fn mhit_params<'a>(
     keys: usize,
     tokens: impl IntoIterator<Item = &'a [u8]>,
-    default: Algorithm,
+    settings: &Settings,
 ) -> Result<Limits, ArgError> {
     let mut clauses: Bounded<(u64, Micros, Options), MAX_KEYS> = Bounded::new();
     let too_many = ArgError::ClauseCount {
@@ -243,7 +286,7 @@ pub fn mhit_params<'a>(
     let cost = cost.unwrap_or(1);
     let mut limits = Limits::new();
     for (limit, window, options) in clauses.as_slice() {
-        let params = options.params(*limit, *window, cost, default)?;
+        let params = options.params(*limit, *window, cost, settings)?;
         limits.push(params).map_err(|_| too_many.clone())?;
     }
     Ok(limits)

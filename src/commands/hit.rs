@@ -1,10 +1,6 @@
 //! `RL.HIT key limit window [COST n] [ALGO a] [BURST n]`: decide, consume when admitted,
 //! answer.
 
-use std::ffi::c_int;
-
-use redis_module::raw;
-
 use super::declaration::{Command, Keys, ONE_LIMIT, READ_UPDATE};
 use super::{CommandError, Reply};
 use crate::redis::context::{Arg, Ctx};
@@ -26,14 +22,7 @@ pub const COMMAND: Command = Command {
     handler: run,
 };
 
-unsafe extern "C" fn entry(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    // SAFETY: the server calls this command's function with its context and arguments.
-    unsafe { super::guard(ctx, argv, argc, &COMMAND) }
-}
+super::entry!(COMMAND);
 
 fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
     let (key, params) = super::key_and_limit(args)?;

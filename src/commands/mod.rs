@@ -40,6 +40,8 @@ pub enum CommandError {
     WrongType,
     /// RL.SETSTATE's state does not decode.
     InvalidState(DecodeError),
+    /// RL.SETSTATE's change to a log does not fit the log the key holds.
+    NotThisLog,
     /// The limiter produced a state the module may not store: a bug, refused before anything
     /// is written.
     Unstorable(Unstorable),
@@ -65,6 +67,10 @@ impl std::fmt::Display for CommandError {
                 "ERR internal error in the rl module: refused to store a state ({why})"
             ),
             CommandError::Panicked => f.write_str("ERR internal error in the rl module"),
+            CommandError::NotThisLog => f.write_str(
+                "ERR the change to a log does not fit the log this key holds (RL.SETSTATE \
+                 replays what RL commands write to replicas and the AOF)",
+            ),
         }
     }
 }
@@ -86,6 +92,22 @@ impl From<Unstorable> for CommandError {
         CommandError::Unstorable(e)
     }
 }
+
+/// Defines `entry`, the function the server calls for the command `$command`: it runs the
+/// command's handler through `guard`.
+macro_rules! entry {
+    ($command:ident) => {
+        unsafe extern "C" fn entry(
+            ctx: *mut redis_module::raw::RedisModuleCtx,
+            argv: *mut *mut redis_module::raw::RedisModuleString,
+            argc: std::ffi::c_int,
+        ) -> std::ffi::c_int {
+            // SAFETY: the server calls a command's function with its context and arguments.
+            unsafe { super::guard(ctx, argv, argc, &$command) }
+        }
+    };
+}
+use entry;
 
 /// The body of a command.
 pub type Handler = for<'a> fn(Ctx<'a>, &'a [Arg<'a>]) -> Result<Reply, CommandError>;
@@ -124,8 +146,8 @@ fn key_and_limit<'a>(args: &'a [Arg<'a>]) -> Result<(Name<'a>, Params), CommandE
         return Err(CommandError::Arity);
     };
     let options = options.iter().map(|a| a.bytes());
-    let default = config::default_algorithm();
-    let params = parse::hit_params(limit.bytes(), window.bytes(), options, default)?;
+    let default = config::settings();
+    let params = parse::hit_params(limit.bytes(), window.bytes(), options, &default)?;
     Ok(((*key).into(), params))
 }
 
@@ -134,14 +156,15 @@ fn key_and_limit<'a>(args: &'a [Arg<'a>]) -> Result<(Name<'a>, Params), CommandE
 fn hit_key(ctx: Ctx, name: Name, params: &Params, event: &CStr) -> Result<Decision, CommandError> {
     let key = Key::open(ctx, name, Access::Write);
     let stored = store::read(&key)?;
-    let outcome = decide(stored.state().as_ref(), params, ctx.now());
-    if let Some(state) = outcome.to_store() {
-        store::write(&key, &stored, state, event)?;
+    let outcome = decide(stored.held(), params, ctx.now());
+    let decision = outcome.decision;
+    if let Some(write) = outcome.to_store() {
+        store::write(&key, &stored, write, event)?;
     }
-    if !outcome.decision.allowed {
+    if !decision.allowed {
         notify::denied(ctx, name);
     }
-    Ok(outcome.decision)
+    Ok(decision)
 }
 
 #[cfg(test)]

@@ -1,9 +1,6 @@
 //! `RL.PEEK key limit window [COST n] [ALGO a] [BURST n]`: the answer RL.HIT would give, with
 //! nothing consumed, written or propagated. Read-only, so it also runs on replicas.
 
-use std::ffi::c_int;
-
-use redis_module::raw;
 use rl_core::decide;
 
 use super::declaration::{Command, Keys, ONE_LIMIT, READ_ONLY};
@@ -27,19 +24,12 @@ pub const COMMAND: Command = Command {
     handler: run,
 };
 
-unsafe extern "C" fn entry(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    // SAFETY: the server calls this command's function with its context and arguments.
-    unsafe { super::guard(ctx, argv, argc, &COMMAND) }
-}
+super::entry!(COMMAND);
 
 fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
     let (key, params) = super::key_and_limit(args)?;
     let key = Key::open(ctx, key, Access::Read);
     let stored = store::read(&key)?;
-    let outcome = decide(stored.state().as_ref(), &params, ctx.now());
+    let outcome = decide(stored.held(), &params, ctx.now());
     Ok(Reply::Decision(outcome.decision))
 }

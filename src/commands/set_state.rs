@@ -5,16 +5,13 @@
 //! have internal commands, and in `@admin @dangerous` elsewhere. Anything it accepts is a
 //! state the limiter can work with: the bytes are checked with the one validity rule.
 
-use std::ffi::c_int;
-
-use redis_module::raw;
 use rl_core::codec;
 
 use super::declaration::{arg, ArgType, Command, Keys, OVERWRITE};
 use super::{CommandError, Reply};
 use crate::redis::context::{Arg, Ctx};
 use crate::redis::key::{Access, Key};
-use crate::redis::store;
+use crate::redis::store::{self, NotApplied};
 
 pub const COMMAND: Command = Command {
     name: c"rl.setstate",
@@ -36,22 +33,18 @@ pub const COMMAND: Command = Command {
     handler: run,
 };
 
-unsafe extern "C" fn entry(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    // SAFETY: the server calls this command's function with its context and arguments.
-    unsafe { super::guard(ctx, argv, argc, &COMMAND) }
-}
+super::entry!(COMMAND);
 
 fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
     let [_, key, state] = args else {
         return Err(CommandError::Arity);
     };
-    let state = codec::decode(state.bytes()).map_err(CommandError::InvalidState)?;
+    let effect = codec::decode_effect(state.bytes()).map_err(CommandError::InvalidState)?;
     let key = Key::open(ctx, (*key).into(), Access::Write);
     let stored = store::read(&key)?;
-    store::apply(&key, &stored, state, ctx.is_replayed())?;
-    Ok(Reply::Ok)
+    match store::apply(&key, &stored, effect, ctx.is_replayed()) {
+        Ok(()) => Ok(Reply::Ok),
+        Err(NotApplied::Unstorable(e)) => Err(e.into()),
+        Err(NotApplied::NotThisLog) => Err(CommandError::NotThisLog),
+    }
 }

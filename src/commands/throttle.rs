@@ -1,9 +1,6 @@
 //! `CL.THROTTLE key max_burst count period [quantity]`: redis-cell's command and reply, on the
 //! module's GCRA (registered when the module is loaded with `cell-compat yes`).
 
-use std::ffi::c_int;
-
-use redis_module::raw;
 use rl_core::parse;
 
 use super::declaration::{arg, ArgType, Command, Keys, READ_UPDATE};
@@ -39,14 +36,7 @@ pub const COMMAND: Command = Command {
     handler: run,
 };
 
-unsafe extern "C" fn entry(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-) -> c_int {
-    // SAFETY: the server calls this command's function with its context and arguments.
-    unsafe { super::guard(ctx, argv, argc, &COMMAND) }
-}
+super::entry!(COMMAND);
 
 fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
     let (key, max_burst, count, period, quantity) = match args {

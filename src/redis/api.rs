@@ -16,11 +16,11 @@ use redis_module::raw;
 
 use raw::{
     RedisModuleCmdFunc, RedisModuleCommand, RedisModuleCommandInfo, RedisModuleConfigApplyFunc,
-    RedisModuleConfigGetBoolFunc, RedisModuleConfigGetEnumFunc, RedisModuleConfigSetBoolFunc,
-    RedisModuleConfigSetEnumFunc, RedisModuleCtx, RedisModuleDigest, RedisModuleEvent,
-    RedisModuleEventCallback, RedisModuleIO, RedisModuleInfoCtx, RedisModuleInfoFunc,
-    RedisModuleKey, RedisModuleNotificationFunc, RedisModuleServerInfoData, RedisModuleString,
-    RedisModuleType,
+    RedisModuleConfigGetBoolFunc, RedisModuleConfigGetEnumFunc, RedisModuleConfigGetNumericFunc,
+    RedisModuleConfigSetBoolFunc, RedisModuleConfigSetEnumFunc, RedisModuleConfigSetNumericFunc,
+    RedisModuleCtx, RedisModuleDigest, RedisModuleEvent, RedisModuleEventCallback, RedisModuleIO,
+    RedisModuleInfoCtx, RedisModuleInfoFunc, RedisModuleKey, RedisModuleNotificationFunc,
+    RedisModuleServerInfoData, RedisModuleString, RedisModuleType,
 };
 
 type Ctx = *mut RedisModuleCtx;
@@ -111,6 +111,7 @@ api_table! {
     info_add_field_ulonglong = RedisModule_InfoAddFieldULongLong: fn(*mut RedisModuleInfoCtx, *const c_char, c_ulonglong) -> c_int;
     register_enum_config = RedisModule_RegisterEnumConfig: fn(Ctx, *const c_char, c_int, c_uint, *mut *const c_char, *const c_int, c_int, RedisModuleConfigGetEnumFunc, RedisModuleConfigSetEnumFunc, RedisModuleConfigApplyFunc, *mut c_void) -> c_int;
     register_bool_config = RedisModule_RegisterBoolConfig: fn(Ctx, *const c_char, c_int, c_uint, RedisModuleConfigGetBoolFunc, RedisModuleConfigSetBoolFunc, RedisModuleConfigApplyFunc, *mut c_void) -> c_int;
+    register_numeric_config = RedisModule_RegisterNumericConfig: fn(Ctx, *const c_char, c_longlong, c_uint, c_longlong, c_longlong, RedisModuleConfigGetNumericFunc, RedisModuleConfigSetNumericFunc, RedisModuleConfigApplyFunc, *mut c_void) -> c_int;
     load_configs = RedisModule_LoadConfigs: fn(Ctx) -> c_int;
     save_string_buffer = RedisModule_SaveStringBuffer: fn(*mut RedisModuleIO, *const c_char, usize);
     load_string_buffer = RedisModule_LoadStringBuffer: fn(*mut RedisModuleIO, *mut usize) -> *mut c_char;

@@ -5,6 +5,9 @@
 //! - `rl.cell-compat` (`yes`/`no`, default `no`): registers `CL.THROTTLE`. Read once at load,
 //!   since commands can only be registered then.
 //!
+//! - `rl.log-max-entries` (1 to 16,777,216, default 10,000): the most entries an ALGO LOG key
+//!   may need; a LOG limit that could need more is refused. `CONFIG SET` changes it at run
+//!   time (keys already holding more keep them).
 //! - `rl.notify-denied` (`yes`/`no`, default `no`): a denied request publishes the keyspace
 //!   event `rl.denied` (module class); `CONFIG SET` changes it at run time.
 //!
@@ -13,7 +16,7 @@
 //! or `MODULE LOADEX ... CONFIG`) takes precedence.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use redis_module::raw;
 use rl_core::parse;
@@ -26,6 +29,10 @@ type RString = *mut raw::RedisModuleString;
 static DEFAULT_ALGORITHM: AtomicUsize = AtomicUsize::new(0);
 static CELL_COMPAT: AtomicBool = AtomicBool::new(false);
 static NOTIFY_DENIED: AtomicBool = AtomicBool::new(false);
+static LOG_MAX_ENTRIES: AtomicU64 = AtomicU64::new(LOG_MAX_ENTRIES_DEFAULT);
+
+/// The most entries an ALGO LOG key may need, by default: 10,000 entries of a few bytes.
+const LOG_MAX_ENTRIES_DEFAULT: u64 = 10_000;
 
 /// The algorithm of a limit that names none.
 pub fn default_algorithm() -> Algorithm {
@@ -34,6 +41,14 @@ pub fn default_algorithm() -> Algorithm {
         .get(index)
         .copied()
         .unwrap_or(Algorithm::Sliding)
+}
+
+/// What the configuration adds to every command's arguments.
+pub fn settings() -> parse::Settings {
+    parse::Settings {
+        default_algorithm: default_algorithm(),
+        log_max_entries: LOG_MAX_ENTRIES.load(Ordering::Relaxed),
+    }
 }
 
 pub fn cell_compat() -> bool {
@@ -50,6 +65,7 @@ pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
         algorithm,
         cell,
         notify_denied,
+        log_max_entries,
     } = starting_values(module_args)?;
     let names: Vec<CString> = Algorithm::ALL
         .iter()
@@ -69,6 +85,12 @@ pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
         raw::REDISMODULE_CONFIG_IMMUTABLE,
         Some(get_cell_compat),
         Some(set_cell_compat),
+    ) && ctx.register_numeric_config(
+        c"log-max-entries",
+        log_max_entries as i64,
+        (1, rl_core::engines::log::MAX_ENTRIES as i64),
+        Some(get_log_max_entries),
+        Some(set_log_max_entries),
     ) && ctx.register_bool_config(
         c"notify-denied",
         notify_denied,
@@ -86,11 +108,22 @@ pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
 }
 
 /// The values the module arguments give, before the config lines.
-#[derive(Default)]
 struct Starting {
     algorithm: usize,
     cell: bool,
     notify_denied: bool,
+    log_max_entries: u64,
+}
+
+impl Default for Starting {
+    fn default() -> Starting {
+        Starting {
+            algorithm: 0,
+            cell: false,
+            notify_denied: false,
+            log_max_entries: LOG_MAX_ENTRIES_DEFAULT,
+        }
+    }
 }
 
 /// `name value` pairs: `default-algorithm <algorithm>`, `cell-compat yes|no`,
@@ -112,10 +145,14 @@ fn starting_values(module_args: &[&[u8]]) -> Result<Starting, String> {
             starting.cell = yes_or_no("cell-compat", value)?;
         } else if name.eq_ignore_ascii_case(b"notify-denied") {
             starting.notify_denied = yes_or_no("notify-denied", value)?;
+        } else if name.eq_ignore_ascii_case(b"log-max-entries") {
+            starting.log_max_entries = parse::integer(value)
+                .filter(|n| (1..=rl_core::engines::log::MAX_ENTRIES).contains(n))
+                .ok_or("module argument log-max-entries must be an integer from 1 to 16777216")?;
         } else {
             return Err(format!(
-                "unknown module argument {}, expected default-algorithm, cell-compat or \
-                 notify-denied",
+                "unknown module argument {}, expected default-algorithm, cell-compat, \
+                 notify-denied or log-max-entries",
                 shown(name)
             ));
         }
@@ -180,5 +217,20 @@ unsafe extern "C" fn set_notify_denied(
     _err: *mut RString,
 ) -> c_int {
     NOTIFY_DENIED.store(value != 0, Ordering::Relaxed);
+    raw::REDISMODULE_OK as c_int
+}
+
+unsafe extern "C" fn get_log_max_entries(_name: *const c_char, _privdata: *mut c_void) -> i64 {
+    LOG_MAX_ENTRIES.load(Ordering::Relaxed) as i64
+}
+
+unsafe extern "C" fn set_log_max_entries(
+    _name: *const c_char,
+    value: i64,
+    _privdata: *mut c_void,
+    _err: *mut RString,
+) -> c_int {
+    // The server keeps the value within the registered bounds.
+    LOG_MAX_ENTRIES.store(value.max(1) as u64, Ordering::Relaxed);
     raw::REDISMODULE_OK as c_int
 }

@@ -378,3 +378,71 @@ pub fn wait_until(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     }
     check()
 }
+
+/// RL.PEEK, as its five integers.
+pub fn peek_with(
+    con: &mut Connection,
+    key: &[u8],
+    limit: u64,
+    window: &str,
+    options: &[&str],
+) -> [i64; 5] {
+    let reply: Vec<i64> = redis::cmd("RL.PEEK")
+        .arg(key)
+        .arg(limit)
+        .arg(window)
+        .arg(options)
+        .query(con)
+        .expect("RL.PEEK");
+    reply.try_into().expect("five integers")
+}
+
+pub fn pttl(con: &mut Connection, key: impl AsRef<[u8]>) -> i64 {
+    redis::cmd("PTTL")
+        .arg(key.as_ref())
+        .query(con)
+        .expect("PTTL")
+}
+
+/// Makes `replica` a replica of `primary` and waits until its link is up.
+pub fn attach_replica(replica: &Server, primary: &Server) {
+    let mut con = replica.conn();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut con)
+        .expect("REPLICAOF");
+    assert!(
+        wait_until(30, || info_field(
+            &mut con,
+            "replication",
+            "master_link_status"
+        ) == "up"),
+        "the replica did not sync: {}",
+        replica.log()
+    );
+}
+
+/// Waits until the primary's one replica has acknowledged every write so far.
+pub fn settle(primary: &mut Connection) {
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(10_000)
+        .query(primary)
+        .expect("WAIT");
+    assert_eq!(acked, 1, "the replica acknowledged the writes");
+}
+
+/// The AOF files of a server (base and incremental), end to end.
+pub fn aof_contents(server_dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(server_dir.join("appendonlydir"))
+        .expect("appendonlydir")
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
+    files.sort();
+    for path in files {
+        all.extend(std::fs::read(path).expect("an AOF file"));
+    }
+    all
+}

@@ -7,12 +7,17 @@ fn hit(limit: &str, window: &str, options: &[&str]) -> Result<Params, ArgError> 
         limit.as_bytes(),
         window.as_bytes(),
         options.iter().map(|o| o.as_bytes()),
-        SLIDING,
+        &Settings::default(),
     )
 }
 
 fn mhit(keys: usize, tokens: &str) -> Result<Vec<Params>, ArgError> {
-    mhit_params(keys, tokens.split(' ').map(str::as_bytes), SLIDING).map(|l| l.as_slice().to_vec())
+    mhit_params(
+        keys,
+        tokens.split(' ').map(str::as_bytes),
+        &Settings::default(),
+    )
+    .map(|l| l.as_slice().to_vec())
 }
 
 #[test]
@@ -136,7 +141,11 @@ fn algorithms_and_bursts() {
         Err(ArgError::BurstTooLarge)
     );
     // The default algorithm applies when ALGO is absent.
-    let p = hit_params(b"5", b"1s", [&b"BURST"[..], b"9"], Algorithm::Token).unwrap();
+    let token = Settings {
+        default_algorithm: Algorithm::Token,
+        ..Settings::default()
+    };
+    let p = hit_params(b"5", b"1s", [&b"BURST"[..], b"9"], &token).unwrap();
     assert_eq!((p.algorithm, p.burst), (Algorithm::Token, 9));
 }
 
@@ -226,7 +235,7 @@ fn messages_name_the_argument() {
     assert!(ArgError::Burst.to_string().starts_with("BURST "));
     assert_eq!(
         ArgError::Algorithm.to_string(),
-        "ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY or GCRA"
+        "ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY, GCRA or LOG"
     );
     assert!(ArgError::UnknownOption("X".into(), "COST")
         .to_string()
