@@ -8,6 +8,7 @@ invalid one answered with a decision, or an error other than the documented one 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_LIMIT = (1 << 63) - 1
@@ -17,6 +18,25 @@ MAX_WINDOW_US = 36_500 * 86_400_000 * 1_000
 MAX_KEYS = 64
 ALGORITHMS = ("SLIDING", "FIXED", "TOKEN", "LEAKY", "GCRA")
 BUCKETS = ("TOKEN", "LEAKY", "GCRA")
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """What differs between generations of the module's argument parsing (see `detect`)."""
+
+    algorithms: tuple[str, ...] = ALGORITHMS
+    # ALGO LOG's bound on the entries a key may need (rl.log-max-entries), when it has LOG.
+    log_max_entries: int | None = None
+    # CL.THROTTLE checks the period's range after parsing the quantity (module 0.2 on).
+    late_period_range: bool = False
+
+    @property
+    def algo_error(self) -> str:
+        names = self.algorithms
+        return f"ERR ALGO must be one of {', '.join(names[:-1])} or {names[-1]}"
+
+
+MODULE_0_1 = Grammar()
 UNITS_MS = {b"": 1_000, b"s": 1_000, b"ms": 1, b"m": 60_000, b"h": 3_600_000, b"d": 86_400_000}
 
 E_LIMIT = f"ERR limit must be an integer from 1 to {MAX_LIMIT}"
@@ -25,7 +45,6 @@ E_WINDOW = (
 )
 E_COST = f"ERR COST must be an integer from 1 to {MAX_LIMIT}"
 E_BURST = f"ERR BURST must be an integer from 1 to {MAX_LIMIT}"
-E_ALGO = "ERR ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY or GCRA"
 E_BURST_NO_BUCKET = "ERR BURST applies to ALGO TOKEN, LEAKY and GCRA only"
 E_BURST_TOO_LARGE = (
     "ERR BURST is too large for this rate: BURST × window / limit must be at most 36500d"  # noqa: RUF001
@@ -121,8 +140,16 @@ def drains_in_time(burst: int, window_us: int, limit: int) -> bool:
     return burst * window_us <= limit * MAX_WINDOW_US
 
 
+def log_too_long(needs: int, most: int) -> Refused:
+    return Refused(
+        "ERR ALGO LOG keeps an entry per millisecond with admissions in the window, up to "
+        f"{needs} for this limit and window, more than rl.log-max-entries ({most})"
+    )
+
+
 class Options:
-    def __init__(self) -> None:
+    def __init__(self, grammar: Grammar) -> None:
+        self.grammar = grammar
         self.algorithm: str | None = None
         self.burst: int | None = None
 
@@ -132,8 +159,8 @@ class Options:
             if value is None:
                 raise missing("ALGO")
             algo = value.upper().decode("latin-1")
-            if algo not in ALGORITHMS:
-                raise Refused(E_ALGO)
+            if algo not in self.grammar.algorithms:
+                raise Refused(self.grammar.algo_error)
             if self.algorithm is not None:
                 raise repeated("ALGO")
             self.algorithm = algo
@@ -157,10 +184,16 @@ class Options:
         burst = self.burst if self.burst is not None else limit
         if not drains_in_time(burst, window_us, limit):
             raise Refused(E_BURST_TOO_LARGE)
+        most = self.grammar.log_max_entries
+        if algorithm == "LOG" and most is not None:
+            # At most one entry per millisecond, and each holds at least one unit.
+            needs = min(limit, window_us // 1000)
+            if needs > most:
+                raise log_too_long(needs, most)
         return Limit(algorithm, limit, window_us, burst, cost)
 
 
-def hit_params(args: list[bytes]) -> Limit:
+def hit_params(args: list[bytes], grammar: Grammar = MODULE_0_1) -> Limit:
     """RL.HIT / RL.PEEK arguments after the key: limit window [options]."""
     limit = count(args[0])
     if limit is None:
@@ -169,7 +202,7 @@ def hit_params(args: list[bytes]) -> Limit:
     if window is None:
         raise Refused(E_WINDOW)
     cost: int | None = None
-    options = Options()
+    options = Options(grammar)
     rest = args[2:]
     i = 0
     while i < len(rest):
@@ -190,7 +223,9 @@ def hit_params(args: list[bytes]) -> Limit:
     return options.params(limit, window, cost if cost is not None else 1)
 
 
-def mhit_params(numkeys: bytes, rest: list[bytes]) -> tuple[list[bytes], list[Limit]]:
+def mhit_params(
+    numkeys: bytes, rest: list[bytes], grammar: Grammar = MODULE_0_1
+) -> tuple[list[bytes], list[Limit]]:
     """RL.MHIT arguments after numkeys: the keys and one limit per key."""
     n = integer(numkeys)
     if n is None or not 1 <= n <= MAX_KEYS or n > len(rest):
@@ -221,7 +256,7 @@ def mhit_params(numkeys: bytes, rest: list[bytes]) -> tuple[list[bytes], list[Li
                 raise Refused(E_WINDOW)
             if len(clauses) == MAX_KEYS:
                 raise clause_count(n, MAX_KEYS + 1)
-            clauses.append((limit, window, Options()))
+            clauses.append((limit, window, Options(grammar)))
             continue
         value = tokens[i] if i < len(tokens) else None
         i += 1
@@ -247,7 +282,7 @@ def mhit_params(numkeys: bytes, rest: list[bytes]) -> tuple[list[bytes], list[Li
     return keys, [opts.params(limit, window, final_cost) for limit, window, opts in clauses]
 
 
-def throttle_params(args: list[bytes]) -> Limit:
+def throttle_params(args: list[bytes], grammar: Grammar = MODULE_0_1) -> Limit:
     """CL.THROTTLE arguments after the key: max_burst count period [quantity]."""
     max_burst = integer(args[0])
     if max_burst is None or max_burst >= MAX_LIMIT:
@@ -257,15 +292,38 @@ def throttle_params(args: list[bytes]) -> Limit:
     if limit is None:
         raise Refused(E_COUNT)
     seconds = integer(args[2])
-    window = None if seconds is None else seconds * 1_000_000
-    if window is None or window > U64 or not 1_000_000 <= window <= MAX_WINDOW_US:
+    if seconds is None:
+        raise Refused(E_PERIOD)
+    window = seconds * 1_000_000
+    in_range = window <= U64 and 1_000_000 <= window <= MAX_WINDOW_US
+    # Module 0.1 checks the period's range at once; later ones after parsing the quantity.
+    if seconds == 0 or not (in_range or grammar.late_period_range):
         raise Refused(E_PERIOD)
     cost = 1
     if len(args) > 3:
         q = integer(args[3])
-        if q is None or q > MAX_LIMIT:
+        if q is None or (q > MAX_LIMIT and not grammar.late_period_range):
             raise Refused(E_QUANTITY)
         cost = q
+    if not in_range:
+        raise Refused(E_PERIOD)
+    if cost > MAX_LIMIT:
+        raise Refused(E_QUANTITY)
     if not drains_in_time(burst, window, limit):
         raise Refused(E_CELL_BURST)
     return Limit("GCRA", limit, window, burst, cost)
+
+
+def detect(call: Callable[..., object]) -> Grammar:
+    """The grammar of the module a server runs, found by asking it: whether it knows ALGO LOG
+    (and its rl.log-max-entries), and where CL.THROTTLE checks a period's range. `call` sends
+    one command and returns its reply (an error reply as a value)."""
+    algorithms: tuple[str, ...] = ALGORITHMS
+    most = None
+    # The config comes with ALGO LOG (and needs no key: this works on a cluster node too).
+    config = call("CONFIG", "GET", "rl.log-max-entries")
+    if isinstance(config, list) and len(config) == 2 and isinstance(config[1], bytes):
+        algorithms = (*ALGORITHMS, "LOG")
+        most = int(config[1])
+    refused = str(call("CL.THROTTLE", "soak:grammar", "1", "1", "99999999999999999", "abc"))
+    return Grammar(algorithms, most, late_period_range="quantity" in refused)

@@ -93,6 +93,7 @@ DURATION_EDGES = [
     "60 ",
 ]
 ALGOS = ["SLIDING", "FIXED", "TOKEN", "LEAKY", "GCRA"]
+BUCKETS = ALGOS[2:]
 BAD_ALGOS = ["CELL", "", "GCRA\x00", "SLIDING ", "tokens", "\xff"]
 OPTION_JUNK = ["FOO", "", "COST\x00", "COSTS", "LIMIT", "NX", "\x01\x02", "x" * 40]
 
@@ -138,6 +139,8 @@ class Home:
 @dataclass
 class Generator:
     rng: random.Random
+    # The algorithms the module knows (ALGO LOG came after 0.1).
+    algos: tuple[str, ...] = tuple(ALGOS)
     now_us: int = 0
     homes: dict[bytes, Home] = field(default_factory=dict)
     others: dict[bytes, str] = field(default_factory=other_keys)
@@ -187,9 +190,9 @@ class Generator:
     def random_home(self) -> Home:
         unit, scale = self.rng.choice([("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000)])
         n = self.rng.randint(1, 90)
-        algorithm = self.rng.choice(ALGOS)
+        algorithm = self.rng.choice(self.algos)
         burst = (
-            self.rng.randint(1, 30) if algorithm in ALGOS[2:] and self.rng.random() < 0.5 else None
+            self.rng.randint(1, 30) if algorithm in BUCKETS and self.rng.random() < 0.5 else None
         )
         return Home(algorithm, self.rng.randint(1, 20), f"{n}{unit}", n * scale, burst)
 
@@ -239,14 +242,12 @@ class Generator:
             cost = self.small(3) if self.rng.random() < 0.3 else None
             return [str(home.limit), home.window, *self.options(algorithm, burst, cost)]
         algorithm = (
-            self.rng.choice([*ALGOS, None])
+            self.rng.choice([*self.algos, None])
             if self.rng.random() < 0.95
             else self.rng.choice(BAD_ALGOS)
         )
         burst = (
-            self.small(40)
-            if self.rng.random() < (0.5 if algorithm in ALGOS[2:] else 0.05)
-            else None
+            self.small(40) if self.rng.random() < (0.5 if algorithm in BUCKETS else 0.05) else None
         )
         cost = self.small(5) if self.rng.random() < 0.4 else None
         return [self.small(), self.window(), *self.options(algorithm, burst, cost)]

@@ -10,6 +10,7 @@ from typing import Any
 
 import redis
 
+import argmodel
 import resp
 import servers
 
@@ -116,6 +117,12 @@ def drop_expired(conn: resp.Connection) -> None:
         cursor = answer[0]
         if cursor == b"0":
             return
+
+
+def grammar(server: servers.Server) -> argmodel.Grammar:
+    """The argument grammar of the module the server runs (argmodel.detect)."""
+    with connect(server) as conn:
+        return argmodel.detect(conn.call)
 
 
 def connect_port(port: int) -> resp.Connection:

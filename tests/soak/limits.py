@@ -14,6 +14,9 @@ import random
 from dataclasses import dataclass
 
 LIMIT = 1_000_000
+# ALGO LOG (after module 0.1) keeps an entry per millisecond with admissions: its keys allow
+# 10,000 units a day, within rl.log-max-entries' default.
+LOG_LIMIT = 10_000
 ALGORITHMS = ("SLIDING", "FIXED", "TOKEN", "LEAKY", "GCRA")
 
 
@@ -24,14 +27,18 @@ class Counted:
 
     @property
     def args(self) -> list[str]:
+        if self.algorithm == "LOG":
+            return [str(LOG_LIMIT), "1d", "ALGO", "LOG"]
         window = "1d" if self.algorithm in ("SLIDING", "FIXED") else "36500d"
         return [str(LIMIT), window, "ALGO", self.algorithm]
 
 
-def counted_keys(prefix: str, per_algorithm: int) -> list[Counted]:
+def counted_keys(
+    prefix: str, per_algorithm: int, algorithms: tuple[str, ...] = ALGORITHMS
+) -> list[Counted]:
     return [
         Counted(f"{prefix}{a.lower()}:{i}".encode(), a)
-        for a in ALGORITHMS
+        for a in algorithms
         for i in range(per_algorithm)
     ]
 
@@ -58,10 +65,12 @@ class Pair:
         ]
 
 
-def pairs(prefix: str, n: int, rng: random.Random) -> list[Pair]:
+def pairs(
+    prefix: str, n: int, rng: random.Random, algorithms: tuple[str, ...] = ALGORITHMS
+) -> list[Pair]:
     out = []
     for i in range(n):
-        a, b = rng.sample(ALGORITHMS, 2)
+        a, b = rng.sample(algorithms, 2)
         tag = f"{{{prefix}m{i}}}"
         out.append(
             Pair(

@@ -143,13 +143,14 @@ def one_kill(
     kind: servers.ServerKind, rng: random.Random, rep: ServerReport, round_no: int, seed: int
 ) -> None:
     where = f"kill {round_no + 1} of seed {seed}"
-    keys = limits.counted_keys(f"c{round_no}:", 6)
-    pairs = limits.pairs(f"c{round_no}", 6, rng)
-    everything = keys + [k for p in pairs for k in (p.first, p.second)]
     directory = harness.scratch("crash")
     rewrite = round_no % 2 == 1
     config = AOF_AS_COMMANDS if rewrite else AOF
     primary = harness.start(kind, directory=directory, config=config)
+    algorithms = harness.grammar(primary).algorithms
+    keys = limits.counted_keys(f"c{round_no}:", 6, algorithms)
+    pairs = limits.pairs(f"c{round_no}", 6, rng, algorithms)
+    everything = keys + [k for p in pairs for k in (p.first, p.second)]
     replica = harness.start(kind)
     restarted: servers.Server | None = None
     try:

@@ -86,7 +86,12 @@ def arity_ok(name: bytes, argc: int) -> bool:
     return argc == arity if arity > 0 else argc >= -arity
 
 
-def expect(args: list[bytes], others: set[bytes], setstate_open: bool = True) -> Expect:
+def expect(
+    args: list[bytes],
+    others: set[bytes],
+    setstate_open: bool = True,
+    grammar: argmodel.Grammar = argmodel.MODULE_0_1,
+) -> Expect:
     """`setstate_open`: whether this client may call RL.SETSTATE at all (a server may keep it
     for the replication link and the AOF only)."""
     name = args[0].upper()
@@ -100,12 +105,12 @@ def expect(args: list[bytes], others: set[bytes], setstate_open: bool = True) ->
         return Expect("arity", name)
     try:
         if name in (b"RL.HIT", b"RL.PEEK"):
-            limit = argmodel.hit_params(args[2:])
+            limit = argmodel.hit_params(args[2:], grammar)
             if args[1] in others:
                 return Expect("wrongtype", name)
             return Expect("decision", name, limit=limit)
         if name == b"RL.MHIT":
-            keys, limits = argmodel.mhit_params(args[1], args[2:])
+            keys, limits = argmodel.mhit_params(args[1], args[2:], grammar)
             if any(k in others for k in keys):
                 return Expect("wrongtype", name)
             return Expect("mhit", name, limits=tuple(limits))
@@ -113,7 +118,7 @@ def expect(args: list[bytes], others: set[bytes], setstate_open: bool = True) ->
             if len(args) > 6:
                 # The server's arity (-5) lets it through; the command itself refuses it.
                 return Expect("error", name, error="ERR wrong number of arguments")
-            limit = argmodel.throttle_params(args[2:])
+            limit = argmodel.throttle_params(args[2:], grammar)
             if args[1] in others:
                 return Expect("wrongtype", name)
             return Expect("throttle", name, limit=limit)
@@ -312,7 +317,8 @@ class Round:
         self.cfg = cfg
         self.rep = rep
         self.rng = random.Random(seed)
-        self.gen = fuzzgen.Generator(self.rng)
+        self.grammar = harness.grammar(server)
+        self.gen = fuzzgen.Generator(self.rng, algos=self.grammar.algorithms)
         self.others = set(self.gen.others)
         self.history: dict[bytes, deque[str]] = {}
         self.now_us = harness.EPOCH_US + self.rng.randrange(10**12) // 1000 * 1000
@@ -401,7 +407,7 @@ class Round:
                 self.planting(fuzzgen.to_bytes(self.gen.command()))
                 for _ in range(self.rng.randint(1, 6))
             ]
-            expects = [expect(c, self.others, self.setstate_open) for c in cmds]
+            expects = [expect(c, self.others, self.setstate_open, self.grammar) for c in cmds]
             return Unit("multi", cmds, expects)
         cmd = fuzzgen.to_bytes(self.gen.command())
         context = "plain"
@@ -414,7 +420,7 @@ class Round:
         open_ = self.limited_setstate_open if context == "acl" else self.setstate_open
         if context != "getkeys" and not open_:
             cmd = self.planting(cmd)
-        exp = expect(cmd, self.others, open_)
+        exp = expect(cmd, self.others, open_, self.grammar)
         if context.startswith("script") and exp.kind == "arity":
             context = "plain"  # the script's own arity message is checked in plain form
         if exp.kind == "companion" and context not in ("plain", "acl"):

@@ -38,10 +38,12 @@ from resp import Error
 PROBE = "reshard"
 
 
-def keys_in_slots(prefix: str, slots: int, per_algorithm: int) -> list[Counted]:
+def keys_in_slots(
+    prefix: str, slots: int, per_algorithm: int, algorithms: tuple[str, ...]
+) -> list[Counted]:
     """Counted keys whose hash slot is below `slots`."""
     out: list[Counted] = []
-    for algorithm in limits.ALGORITHMS:
+    for algorithm in algorithms:
         n = 0
         while len([k for k in out if k.algorithm == algorithm]) < per_algorithm:
             name = f"{prefix}{algorithm.lower()}:{n}".encode()
@@ -51,14 +53,16 @@ def keys_in_slots(prefix: str, slots: int, per_algorithm: int) -> list[Counted]:
     return out
 
 
-def pairs_in_slots(prefix: str, slots: int, count: int, rng: random.Random) -> list[limits.Pair]:
+def pairs_in_slots(
+    prefix: str, slots: int, count: int, rng: random.Random, algorithms: tuple[str, ...]
+) -> list[limits.Pair]:
     out: list[limits.Pair] = []
     n = 0
     while len(out) < count:
         tag = f"{prefix}m{n}"
         n += 1
         if key_slot(tag.encode()) < slots:
-            a, b = rng.sample(limits.ALGORITHMS, 2)
+            a, b = rng.sample(algorithms, 2)
             out.append(
                 limits.Pair(
                     Counted(f"{{{tag}}}:{a.lower()}".encode(), a),
@@ -257,8 +261,9 @@ def run(kind: servers.ServerKind, cfg: harness.Config, rep: ServerReport) -> Non
     try:
         a = c.owner(0)
         b, third = [n for n in c.nodes if n is not a]
-        keys = keys_in_slots("s:", slots, per_algorithm)
-        pairs = pairs_in_slots("s", slots, 4 if cfg.quick else 15, rng)
+        algorithms = harness.grammar(a).algorithms
+        keys = keys_in_slots("s:", slots, per_algorithm, algorithms)
+        pairs = pairs_in_slots("s", slots, 4 if cfg.quick else 15, rng, algorithms)
         everything = keys + [k for p in pairs for k in (p.first, p.second)]
 
         with harness.connect(a) as conn:

@@ -32,9 +32,8 @@ PROBE = "restore"
 BATCH = 50
 
 
-def base_keys() -> list[tuple[str, list[list[str | bytes]]]]:
+def base_keys(algos: tuple[str, ...]) -> list[tuple[str, list[list[str | bytes]]]]:
     """Commands that leave a key in each algorithm and state worth dumping."""
-    algos = ["SLIDING", "FIXED", "TOKEN", "LEAKY", "GCRA"]
     out: list[tuple[str, list[list[str | bytes]]]] = []
     for a in algos:
         out.append((f"{a} one hit", [["RL.HIT", "k", "5", "60", "ALGO", a]]))
@@ -79,10 +78,12 @@ def plant(conn: Connection, key: bytes | str, state: states.State) -> bool:
     return conn.call("RESTORE", key, 0, payload, "REPLACE") == Status("OK")
 
 
-def real_dumps(conn: Connection, now_us: int) -> list[Payload]:
+def real_dumps(
+    conn: Connection, now_us: int, algos: tuple[str, ...] = argmodel.ALGORITHMS
+) -> list[Payload]:
     """The server's own DUMPs of keys left by real commands, and of planted edge states."""
     found = []
-    for label, commands in base_keys():
+    for label, commands in base_keys(algos):
         conn.call("DEL", "k")
         conn.pipeline(commands)
         data = conn.call("DUMP", "k")
@@ -147,6 +148,7 @@ class Probe:
         self.rdb_version = 0
         self.server = harness.start(kind, clock=True)
         harness.freeze(self.server, harness.EPOCH_US)
+        self.grammar = harness.grammar(self.server)
 
     def fail(self, check: str, acc: Accepted, detail: str) -> None:
         restore = " ".join(str(a) for a in acc.restore)
@@ -233,7 +235,8 @@ class Probe:
             requests = requests[:-1]
         for args in requests:
             try:
-                limit: argmodel.Limit | None = argmodel.hit_params([a.encode() for a in args])
+                encoded = [a.encode() for a in args]
+                limit: argmodel.Limit | None = argmodel.hit_params(encoded, self.grammar)
             except argmodel.Refused:
                 continue
             acc.hits.append(args)
@@ -277,7 +280,7 @@ class Probe:
 
     def run(self) -> None:
         conn = harness.connect(self.server)
-        bases = real_dumps(conn, harness.EPOCH_US)
+        bases = real_dumps(conn, harness.EPOCH_US, self.grammar.algorithms)
         self.rdb_version = dump.parse(bases[0].data).rdb_version
         log(
             f"  restore: {len(bases)} real DUMPs, {self.cfg.restore_payloads} payloads "
