@@ -14,8 +14,12 @@ VENV_PYTHON := build/venv/bin/python
 SOAK_BUILD := $(if $(RL_MODULE),,build)
 export RL_MODULE ?= $(abspath $(MODULE))
 
-.PHONY: build run test unit matrix python-test python-lint accuracy bench lint clean \
+.PHONY: build run install test unit matrix python-test python-lint accuracy bench lint clean \
 	soak soak-quick soak-lint
+
+# Where `make install` puts the module (PREFIX=... to change it).
+PREFIX ?= /usr/local
+MODULE_DIR := $(PREFIX)/lib/redis/modules
 
 build:
 	scripts/install-deps.sh
@@ -25,6 +29,13 @@ run: build
 	mkdir -p $(RUN_DIR)
 	redis-server --bind 127.0.0.1 --port $(PORT) --dir $(abspath $(RUN_DIR)) \
 		--loadmodule $(abspath $(MODULE))
+
+# Copies the module to $(MODULE_DIR) and prints the line that loads it.
+install: build
+	install -d $(DESTDIR)$(MODULE_DIR)
+	install -m 0755 $(MODULE) $(DESTDIR)$(MODULE_DIR)/librl.so
+	@echo "installed $(DESTDIR)$(MODULE_DIR)/librl.so; load it with this line in redis.conf:"
+	@echo "loadmodule $(MODULE_DIR)/librl.so"
 
 test: build
 	scripts/install-deps.sh --servers
