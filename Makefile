@@ -9,7 +9,13 @@ MODULE := target/release/librl.so
 PORT ?= 6379
 RUN_DIR := build/run
 
-.PHONY: build run install test unit matrix python-test python-lint accuracy bench lint clean
+VENV_PYTHON := build/venv/bin/python
+# The soak runs the module named by RL_MODULE when it is set, else the one built here.
+SOAK_BUILD := $(if $(RL_MODULE),,build)
+export RL_MODULE ?= $(abspath $(MODULE))
+
+.PHONY: build run install test unit matrix python-test python-lint accuracy bench lint clean \
+	soak soak-quick soak-lint
 
 # Where `make install` puts the module (PREFIX=... to change it).
 PREFIX ?= /usr/local
@@ -66,6 +72,27 @@ accuracy:
 # smoke run under a minute, written to build/BENCHMARKS-quick.md).
 bench: build
 	python3 bench/bench.py $(if $(QUICK),--quick)
+
+# The probes that found the module's reliability bugs, on every server of the matrix: command
+# fuzzing, crafted RESTORE payloads, SIGKILL under load, resharding under traffic, clock
+# steps and valgrind; a summary table, and a non-zero exit on any failure (about five
+# minutes; see tests/soak/README.md). SOAK_ARGS passes options to tests/soak/run.py
+# (--server redis7.0, --probe fuzz, --seed N).
+soak: $(SOAK_BUILD)
+	scripts/install-deps.sh --servers --valgrind
+	$(VENV_PYTHON) tests/soak/run.py $(SOAK_ARGS)
+
+# A few seconds of each probe class but valgrind, for make test.
+soak-quick: $(SOAK_BUILD)
+	scripts/install-deps.sh --servers
+	$(VENV_PYTHON) tests/soak/run.py --quick $(SOAK_ARGS)
+
+# Formatting, lint and types of the soak's Python (settings in tests/soak).
+soak-lint:
+	scripts/install-deps.sh --servers
+	build/venv/bin/ruff format --check tests/soak
+	build/venv/bin/ruff check tests/soak
+	cd tests/soak && ../../build/venv/bin/mypy
 
 # Formatting and lint of the Rust code (rustfmt, clippy with warnings as errors).
 lint:
