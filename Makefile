@@ -1,9 +1,9 @@
 # The module's two everyday commands, each doing all set-up on a fresh Debian machine:
 #   make run    install what is missing, build, run redis-server with the module on
 #               127.0.0.1:6379 in the foreground
-#   make test   install what is missing, build, run every test (unit, property, the
-#               integration suite on Redis 7.0, Redis 8.2 and Valkey 9.1, and the Python
-#               package's checks and tests on the same servers)
+#   make test   install what is missing, build, run every test (lint, unit, property, the
+#               integration suite on Redis 7.0, Redis 8.2 and Valkey 9.1, the Python
+#               package's checks and tests on the same servers, and a quick soak)
 
 MODULE := target/release/librl.so
 PORT ?= 6379
@@ -39,7 +39,7 @@ install: build
 
 test: build
 	scripts/install-deps.sh --servers
-	$(MAKE) lint python-lint unit matrix
+	$(MAKE) lint python-lint soak-lint unit matrix soak-quick
 
 # The pure limiter (core/) and the module's own unit tests, with a simulated clock and
 # property tests.
