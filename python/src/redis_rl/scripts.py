@@ -18,8 +18,9 @@ source, so that a release with other Lua loads its own next to an older one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -55,7 +56,8 @@ def _registration(command: str) -> str:
     flags = ', flags = { "no-writes" }' if command == "RL.PEEK" else ""
     return (
         f'redis.register_function{{ function_name = "{FUNCTIONS[command]}", '
-        f'callback = function(keys, args) run = run or build(); return run("{command}", keys, args, 1) end{flags} }}\n'
+        "callback = function(keys, args) run = run or build(); "
+        f'return run("{command}", keys, args, 1) end{flags} }}\n'
     )
 
 

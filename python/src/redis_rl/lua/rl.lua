@@ -583,10 +583,13 @@ local function expires_in(state)
     end
     return nil
   end
+  -- An empty bucket carries nothing.
   if state[5] > 0 then
     return state[4] + 1
+  elseif state[4] > 0 then
+    return state[4]
   end
-  return state[4]
+  return nil
 end
 
 -- Whether a request for `limit` reads this state as it is; otherwise its usage is carried
@@ -808,6 +811,9 @@ local function hit(state, moved, limit)
   if state then
     if fits(state, limit) then
       basis = state
+      if moved then
+        kept = state
+      end
     else
       local units = used(state)
       -- Nothing in use: as good as a new key.
@@ -818,9 +824,6 @@ local function hit(state, moved, limit)
         basis = seeded(limit, units)
         kept = basis
       end
-    end
-    if moved and not kept then
-      kept = state
     end
   end
   local allowed, remaining, retry, reset, consumed = ENGINES[limit.kind](basis, limit)
