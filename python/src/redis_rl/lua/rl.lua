@@ -936,6 +936,10 @@ end
 
 local function mhit_command(keys, args, first)
   local n = #keys
+  -- The server's own arity rule for RL.MHIT: numkeys, a key, LIMIT, limit and window at least.
+  if n + #args - first + 1 < 4 then
+    return redis.error_reply("ERR wrong number of arguments for 'rl.mhit' command")
+  end
   if n < 1 or n > MAX_KEYS then
     return redis.error_reply(E_NUMKEYS)
   end
