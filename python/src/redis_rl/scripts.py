@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal, Union
 
+import redis.asyncio.cluster
+import redis.cluster
 from redis.exceptions import NoScriptError, ResponseError
 
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
-    import redis.asyncio.cluster
-    import redis.cluster
     from redis.typing import EncodableT, KeyT
 
 Mode = Literal["script", "function"]
@@ -93,6 +93,26 @@ def _integers(reply: Any) -> list[int]:
     return [int(x) for x in reply]
 
 
+CLUSTERS = (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster)
+
+
+def _fcall(name: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> tuple[Any, ...]:
+    """The FCALL of a command; RL.PEEK's is FCALL_RO, so that it also runs on replicas."""
+    fcall = "FCALL_RO" if name == "RL.PEEK" else "FCALL"
+    return (fcall, FUNCTIONS[name], len(keys), *keys, *args)
+
+
+def _target(client: Any, keys: Sequence[KeyT]) -> dict[str, Any]:
+    """On a cluster, the node of the first key (RL.MHIT's keys share a slot). redis-py cannot
+    tell where FCALL's keys are and would ask the server (COMMAND GETKEYS) before every call;
+    a MOVED reply still redirects the call."""
+    if keys and isinstance(client, CLUSTERS):
+        # Any key type will do (redis-py annotates str only).
+        cluster: Any = client
+        return {"target_nodes": cluster.get_node_from_key(keys[0])}
+    return {}
+
+
 SyncClient = Union["redis.Redis", "redis.cluster.RedisCluster"]
 AsyncClient = Union["redis.asyncio.Redis", "redis.asyncio.cluster.RedisCluster"]
 
@@ -121,14 +141,15 @@ class ScriptLibrary:
             except NoScriptError:
                 reply = client.eval(SCRIPT, len(keys), *keys, name, *args)
             return _integers(reply)
-        fcall = client.fcall_ro if name == "RL.PEEK" else client.fcall
+        fcall = _fcall(name, keys, args)
+        target = _target(client, keys)
         try:
-            reply = fcall(FUNCTIONS[name], len(keys), *keys, *args)
+            reply = client.execute_command(*fcall, **target)
         except ResponseError as error:
             if not _function_missing(error):
                 raise
             client.function_load(LIBRARY, replace=True)
-            reply = fcall(FUNCTIONS[name], len(keys), *keys, *args)
+            reply = client.execute_command(*fcall, **target)
         return _integers(reply)
 
 
@@ -152,12 +173,16 @@ class AsyncScriptLibrary:
             except NoScriptError:
                 reply = await client.eval(SCRIPT, len(keys), *keys, name, *args)
             return _integers(reply)
-        fcall = client.fcall_ro if name == "RL.PEEK" else client.fcall
+        fcall = _fcall(name, keys, args)
+        if keys and isinstance(client, redis.asyncio.cluster.RedisCluster):
+            # It learns where the slots are on its first command.
+            await client.initialize()
+        target = _target(client, keys)
         try:
-            reply = await fcall(FUNCTIONS[name], len(keys), *keys, *args)
+            reply = await client.execute_command(*fcall, **target)
         except ResponseError as error:
             if not _function_missing(error):
                 raise
             await client.function_load(LIBRARY, replace=True)
-            reply = await fcall(FUNCTIONS[name], len(keys), *keys, *args)
+            reply = await client.execute_command(*fcall, **target)
         return _integers(reply)

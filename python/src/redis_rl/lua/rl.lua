@@ -10,15 +10,15 @@ This file is the decision code only. redis_rl/scripts.py assembles it into two f
     command, the peek registered with the no-writes flag.
 
 Key layout. Each limited key holds a plain string, a format tag then decimal fields separated by
-single spaces, and expires (PEXPIREAT) at the instant its state is back to full capacity, in
-milliseconds rounded up, exactly as the module sets it: PTTL equals reset_after_ms.
+single spaces, and expires at the instant its state is back to full capacity, in milliseconds
+rounded up, exactly as the module sets it: PTTL equals reset_after_ms.
 
   S1 <window> <as_of> <into> <current> <previous>    SLIDING
   F1 <window> <as_of> <into> <count>                 FIXED
   B1 <window> <limit> <as_of> <ahead> <frac>         TOKEN, LEAKY and GCRA
 
   window   the window in microseconds
-  as_of    the instant of the decision that wrote the state, microseconds since 1970 (the
+  as_of    the instant of the decision that wrote the state, in microseconds since 1970 (the
            server's TIME); every other field describes the state at that instant
   into     SLIDING: microseconds from the start of the current window to as_of (0 <= into <
            window; the window may have started before 1970); FIXED: from the opening of the
@@ -28,6 +28,9 @@ milliseconds rounded up, exactly as the module sets it: PTTL equals reset_after_
   limit    the bucket's rate, limit units per window (another limit reshapes the bucket)
   ahead, frac   the bucket's level at as_of, in units times the window: ahead * limit + frac,
            with frac < limit; ahead is the number of microseconds the bucket takes to drain
+
+For example `S1 60000000 1800000000123456 12000000 1 0` is RL.HIT k 5 60 once, at
+1800000000.123456 s: the first hit lies 12 s (60 s / 5) into its window.
 
 A key of any other type, or a string in any other form, answers WRONGTYPE and is left alone.
 
@@ -41,40 +44,36 @@ Arithmetic. The module decides in exact integers. Lua numbers are doubles, exact
 below 2^53, which covers every count, window, instant difference and time reply. The products
 the decisions compare (a limit times a window in microseconds: 10^6 * 8.64 * 10^10 for a
 million a day) go beyond that, so the few operations that need them go through `mad`, an exact
-floor((a * b + c) / d) on 24-bit limbs, used only when a plain double could be inexact.
+math.floor((a * b + c) / d) on 24-bit limbs, used only when a plain double could be inexact.
 Instants are kept as whole milliseconds plus microseconds, so that they stay exact up to the
-module's clamp (2^56 microseconds).
+module's clamp (2^56 microseconds, in 4253).
 
 Limits. A limit, BURST or COST above 2^53 - 1 (the module takes up to 2^63 - 1) is refused with
 an error naming the argument. The default algorithm is SLIDING (the module's
 rl.default-algorithm config is not visible to a script).
+
+Speed. The script form runs this whole file on every call: its top level only defines local
+functions, with no tables and no string building, and each function captures as few locals as
+it can, since creating a closure costs more the more upvalues it has. Constants are written out
+where they are used (Lua folds 2^53 and the like when it compiles), and the string and math
+functions are called through their libraries.
 ]]
 
-local floor = math.floor
-local format, match, find, sub, upper, lower, gsub =
-  string.format, string.match, string.find, string.sub, string.upper, string.lower, string.gsub
-
-local TWO53 = 9007199254740992
-local B24 = 16777216
--- The largest limit, BURST or COST the module takes (i64::MAX), as text, and the script's.
-local MAX_LIMIT_TEXT = "9223372036854775807"
-local SCRIPT_MAX = 9007199254740991
-local SCRIPT_MAX_TEXT = "9007199254740991"
-local MAX_WINDOW = 3153600000000000 -- 36500 days, in microseconds
-local MAX_WINDOW_MS = 3153600000000
-local MAX_KEYS = 64
--- The module clamps instants below 2^56 microseconds: 72057594037927 ms and 936 us.
-local CLAMP_MS, CLAMP_SUB = 72057594037927, 936
+-- The constants:
+--   2^53                 doubles are exact below it
+--   2^24                 one limb
+--   3153600000000000     36500 days in microseconds, the longest window
+--   72057594037927, 936  2^56 microseconds (the module's clamp) in milliseconds and the rest
 
 ---------------------------------------------------------------------------------------------
 -- Exact arithmetic
 
 -- x (an integer below 2^72) as three base-2^24 limbs, low first.
 local function split(x)
-  local x0 = x % B24
-  x = (x - x0) / B24
-  local x1 = x % B24
-  return x0, x1, (x - x1) / B24
+  local x0 = x % 2^24
+  x = (x - x0) / 2^24
+  local x1 = x % 2^24
+  return x0, x1, (x - x1) / 2^24
 end
 
 -- floor((a * b + c) / d) and the remainder, for integers 0 <= a, b, c < 2^53 and
@@ -84,45 +83,45 @@ end
 -- low three limbs of each product, determine it.
 local function mad(a, b, c, d)
   local p = a * b
-  if p < TWO53 then
+  if p < 2^53 then
     p = p + c
-    if p < TWO53 then
-      local q = floor(p / d)
+    if p < 2^53 then
+      local q = math.floor(p / d)
       return q, p - q * d
     end
   end
-  local q = floor((a * b + c) / d)
+  local q = math.floor((a * b + c) / d)
   local a0, a1, a2 = split(a)
   local b0, b1, b2 = split(b)
   local c0, c1, c2 = split(c)
   local q0, q1, q2 = split(q)
   local d0, d1, d2 = split(d)
   local t = a0 * b0 + c0 - q0 * d0
-  local r0 = t % B24
-  t = (t - r0) / B24 + a0 * b1 + a1 * b0 + c1 - q0 * d1 - q1 * d0
-  local r1 = t % B24
-  t = (t - r1) / B24 + a0 * b2 + a1 * b1 + a2 * b0 + c2 - q0 * d2 - q1 * d1 - q2 * d0
-  local r2 = t % B24
-  if r2 >= B24 / 2 then
-    r2 = r2 - B24 -- the remainder is negative: the estimate was too high
+  local r0 = t % 2^24
+  t = (t - r0) / 2^24 + a0 * b1 + a1 * b0 + c1 - q0 * d1 - q1 * d0
+  local r1 = t % 2^24
+  t = (t - r1) / 2^24 + a0 * b2 + a1 * b1 + a2 * b0 + c2 - q0 * d2 - q1 * d1 - q2 * d0
+  local r2 = t % 2^24
+  if r2 >= 2^24 / 2 then
+    r2 = r2 - 2^24 -- the remainder is negative: the estimate was too high
   end
   -- remainder = hi * 2^24 + r0, with 0 <= r0 < 2^24; d = dhi * 2^24 + d0
-  local hi, dhi = r2 * B24 + r1, d2 * B24 + d1
+  local hi, dhi = r2 * 2^24 + r1, d2 * 2^24 + d1
   while hi < 0 do
     q = q - 1
     r0, hi = r0 + d0, hi + dhi
-    if r0 >= B24 then
-      r0, hi = r0 - B24, hi + 1
+    if r0 >= 2^24 then
+      r0, hi = r0 - 2^24, hi + 1
     end
   end
   while hi > dhi or (hi == dhi and r0 >= d0) do
     q = q + 1
     r0, hi = r0 - d0, hi - dhi
     if r0 < 0 then
-      r0, hi = r0 + B24, hi - 1
+      r0, hi = r0 + 2^24, hi - 1
     end
   end
-  return q, hi * B24 + r0
+  return q, hi * 2^24 + r0
 end
 
 -- ceil(a * b / d), same bounds as mad.
@@ -134,50 +133,208 @@ local function mul_div_ceil(a, b, d)
   return q
 end
 
--- Arbitrary nonnegative integers as base-2^24 limbs, low first. Only argument validation
--- uses them, for values above 2^53 that are about to be refused anyway but must get the
--- module's error when the module would refuse them too.
-local function big_from_decimal(text)
-  local limbs = {}
-  for i = 1, #text do
-    local carry = text:byte(i) - 48
-    for j = 1, #limbs do
-      local v = limbs[j] * 10 + carry
-      limbs[j] = v % B24
-      carry = (v - limbs[j]) / B24
-    end
-    if carry > 0 then
-      limbs[#limbs + 1] = carry
-    end
-  end
-  return limbs
+-- Whole milliseconds, rounded up.
+local function ceil_ms(us)
+  return math.floor((us + 999) / 1000)
 end
 
-local function big_times(limbs, x) -- x < 2^53
-  local x0, x1, x2 = split(x)
-  local xs = { x0, x1, x2 }
-  local out = {}
-  for i = 1, #limbs + 4 do
-    out[i] = 0
+---------------------------------------------------------------------------------------------
+-- Time: the server's clock in whole milliseconds and microseconds, clamped like the module's.
+
+local function clock()
+  local t = redis.call("TIME")
+  local usec = tonumber(t[2])
+  local sub_ms = usec % 1000
+  local ms = tonumber(t[1]) * 1000 + (usec - sub_ms) / 1000
+  if ms > 72057594037927 or (ms == 72057594037927 and sub_ms > 936) then
+    return 72057594037927, 936
   end
-  for i = 1, #limbs do
-    for j = 1, 3 do
-      out[i + j - 1] = out[i + j - 1] + limbs[i] * xs[j]
-    end
-  end
-  local carry = 0
-  for i = 1, #out do
-    local v = out[i] + carry
-    out[i] = v % B24
-    carry = (v - out[i]) / B24
-  end
-  while #out > 0 and out[#out] == 0 do
-    out[#out] = nil
-  end
-  return out
+  return ms, sub_ms
 end
 
-local function big_le(x, y)
+---------------------------------------------------------------------------------------------
+-- Arguments, with the module's rules and error texts (src/args.rs)
+
+-- What the module takes but doubles cannot decide exactly.
+local function script_bound(name)
+  return "ERR " .. name .. " must be an integer from 1 to 9007199254740991 with the script "
+    .. "fallback (the rl module takes up to 9223372036854775807)"
+end
+
+local function unknown(name, expected)
+  -- Shown back in an error line: printable ASCII only, and short.
+  local shown = string.gsub(string.sub(name, 1, 32), "[^ -~]", "?")
+  return "ERR unknown option '" .. shown .. "', expected " .. expected
+end
+
+-- A count of units, 1 to i64::MAX in Redis integer syntax (digits only, no sign, no leading
+-- zero): its value (a double, inexact above 2^53), or nil.
+local function count(text)
+  if string.find(text, "^[1-9]%d*$") then
+    local n = #text
+    if n < 19 or (n == 19 and text <= "9223372036854775807") then
+      return tonumber(text)
+    end
+  end
+  return nil
+end
+
+-- A window: a count with an optional unit (seconds if none), from 1 ms to 36500 days, in
+-- microseconds; or nil.
+local function duration(text)
+  local number, unit = string.match(text, "^([1-9]%d*)(%a*)$")
+  if not number or #number > 16 then
+    return nil
+  end
+  local unit_ms
+  if unit == "" then
+    unit_ms = 1000
+  else
+    unit = string.lower(unit)
+    if unit == "s" then
+      unit_ms = 1000
+    elseif unit == "ms" then
+      unit_ms = 1
+    elseif unit == "m" then
+      unit_ms = 60000
+    elseif unit == "h" then
+      unit_ms = 3600000
+    elseif unit == "d" then
+      unit_ms = 86400000
+    else
+      return nil
+    end
+  end
+  local ms = tonumber(number) * unit_ms
+  if ms > 3153600000000 then
+    return nil
+  end
+  return ms * 1000
+end
+
+-- The engine of an ALGO value: "S" (SLIDING), "F" (FIXED) or "B" (the buckets); or nil.
+local function algorithm(text)
+  text = string.upper(text)
+  if text == "SLIDING" then
+    return "S"
+  elseif text == "FIXED" then
+    return "F"
+  elseif text == "TOKEN" or text == "LEAKY" or text == "GCRA" then
+    return "B"
+  end
+  return nil
+end
+
+-- `limit window` of one limit, or nil and the error.
+local function new_limit(limit_text, window_text)
+  local l = count(limit_text)
+  if not l then
+    return nil, "ERR limit must be an integer from 1 to 9223372036854775807"
+  end
+  local window = duration(window_text)
+  if not window then
+    return nil,
+      "ERR window must be a duration such as 60, 1500ms, 10s, 5m, 1h or 1d (from 1ms to 36500d)"
+  end
+  -- Every field at once: a table that grows field by field is rebuilt as it grows.
+  return {
+    kind = false,
+    limit = l,
+    limit_text = limit_text,
+    window = window,
+    burst = false,
+    burst_text = false,
+    cost = 1,
+    capacity = l,
+  }
+end
+
+-- ALGO or BURST (`option`, in upper case) with its value, into `limit`: nil, or the error.
+local function take_option(limit, option, value)
+  if not value then
+    return "ERR " .. option .. " needs a value"
+  end
+  if option == "ALGO" then
+    local kind = algorithm(value)
+    if not kind then
+      return "ERR ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY or GCRA"
+    elseif limit.kind then
+      return "ERR ALGO is given more than once"
+    end
+    limit.kind = kind
+  else
+    local burst = count(value)
+    if not burst then
+      return "ERR BURST must be an integer from 1 to 9223372036854775807"
+    elseif limit.burst then
+      return "ERR BURST is given more than once"
+    end
+    limit.burst, limit.burst_text = burst, value
+  end
+  return nil
+end
+
+-- COST's value, given the cost so far: the cost, or nil and the error.
+local function take_cost(cost, value)
+  if not value then
+    return nil, "ERR COST needs a value"
+  end
+  local c = count(value)
+  if not c then
+    return nil, "ERR COST must be an integer from 1 to 9223372036854775807"
+  elseif cost then
+    return nil, "ERR COST is given more than once"
+  end
+  return c
+end
+
+-- burst * window <= limit * 36500 days: a full bucket drains within 36500 days. Values above
+-- 2^53 are about to be refused anyway, but must get the module's error where the module
+-- refuses them too: they are compared as exact big numbers (base-2^24 limbs, low first).
+local function drains_in_time(limit)
+  local burst, l = limit.burst, limit.limit
+  if burst <= (2^53 - 1) and l <= (2^53 - 1) then
+    return burst <= l or mul_div_ceil(burst, limit.window, 3153600000000000) <= l
+  end
+  local function from_decimal(text)
+    local limbs = {}
+    for i = 1, #text do
+      local carry = text:byte(i) - 48
+      for j = 1, #limbs do
+        local v = limbs[j] * 10 + carry
+        limbs[j] = v % 2^24
+        carry = (v - limbs[j]) / 2^24
+      end
+      if carry > 0 then
+        limbs[#limbs + 1] = carry
+      end
+    end
+    return limbs
+  end
+  local function times(limbs, x) -- x < 2^53
+    local xs = { split(x) }
+    local out = {}
+    for i = 1, #limbs + 4 do
+      out[i] = 0
+    end
+    for i = 1, #limbs do
+      for j = 1, 3 do
+        out[i + j - 1] = out[i + j - 1] + limbs[i] * xs[j]
+      end
+    end
+    local carry = 0
+    for i = 1, #out do
+      local v = out[i] + carry
+      out[i] = v % 2^24
+      carry = (v - out[i]) / 2^24
+    end
+    while #out > 0 and out[#out] == 0 do
+      out[#out] = nil
+    end
+    return out
+  end
+  local x = times(from_decimal(limit.burst_text), limit.window)
+  local y = times(from_decimal(limit.limit_text), 3153600000000000)
   if #x ~= #y then
     return #x < #y
   end
@@ -189,169 +346,40 @@ local function big_le(x, y)
   return true
 end
 
----------------------------------------------------------------------------------------------
--- Time: the server's clock in whole milliseconds and microseconds, clamped like the module's.
-
-local function clock()
-  local t = redis.call("TIME")
-  local usec = tonumber(t[2])
-  local sub_ms = usec % 1000
-  local ms = tonumber(t[1]) * 1000 + (usec - sub_ms) / 1000
-  if ms > CLAMP_MS or (ms == CLAMP_MS and sub_ms > CLAMP_SUB) then
-    return CLAMP_MS, CLAMP_SUB
-  end
-  return ms, sub_ms
-end
-
----------------------------------------------------------------------------------------------
--- Arguments, with the module's rules and error texts (src/args.rs)
-
-local E_LIMIT = "ERR limit must be an integer from 1 to " .. MAX_LIMIT_TEXT
-local E_COST = "ERR COST must be an integer from 1 to " .. MAX_LIMIT_TEXT
-local E_BURST = "ERR BURST must be an integer from 1 to " .. MAX_LIMIT_TEXT
-local E_WINDOW = "ERR window must be a duration such as 60, 1500ms, 10s, 5m, 1h or 1d (from 1ms to 36500d)"
-local E_ALGO = "ERR ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY or GCRA"
-local E_BURST_ALGO = "ERR BURST applies to ALGO TOKEN, LEAKY and GCRA only"
-local E_BURST_LARGE = "ERR BURST is too large for this rate: BURST × window / limit must be at most 36500d"
-local E_NUMKEYS = "ERR numkeys must be an integer from 1 to " .. MAX_KEYS .. ", and no more than the keys given"
-local E_DISTINCT = "ERR RL.MHIT keys must be distinct"
-local E_WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-
-local function script_bound(name)
-  return "ERR " .. name .. " must be an integer from 1 to " .. SCRIPT_MAX_TEXT
-    .. " with the script fallback (the rl module takes up to " .. MAX_LIMIT_TEXT .. ")"
-end
-
-local function clause_count(keys, clauses)
-  return "ERR RL.MHIT needs one LIMIT clause per key: " .. keys .. " keys, " .. clauses .. " LIMIT clauses"
-end
-
-local function unknown(name, expected)
-  -- Shown back in an error line: printable ASCII only, and short.
-  local shown = gsub(sub(name, 1, 32), "[^ -~]", "?")
-  return "ERR unknown option '" .. shown .. "', expected " .. expected
-end
-
--- A count of units, 1 to i64::MAX in Redis integer syntax: the value (a double, inexact above
--- 2^53) and its text, or nil.
-local function count(text)
-  if not find(text, "^[1-9]%d*$") then
-    return nil
-  end
-  local n = #text
-  if n > 19 or (n == 19 and text > MAX_LIMIT_TEXT) then
-    return nil
-  end
-  return tonumber(text)
-end
-
-local UNIT_MS = { [""] = 1000, s = 1000, ms = 1, m = 60000, h = 3600000, d = 86400000 }
-
--- A window in microseconds, or nil.
-local function duration(text)
-  local number, unit = match(text, "^(%d*)(.*)$")
-  local unit_ms = UNIT_MS[lower(unit)]
-  if not unit_ms or not find(number, "^[1-9]%d*$") or #number > 16 then
-    return nil
-  end
-  local ms = tonumber(number) * unit_ms
-  if ms > MAX_WINDOW_MS then
-    return nil
-  end
-  return ms * 1000
-end
-
-local ALGORITHMS = { SLIDING = "S", FIXED = "F", TOKEN = "B", LEAKY = "B", GCRA = "B" }
-
--- The options of one limit (ALGO, BURST): takes `name value` into `limit` if `name` is one,
--- returning true, false if it is not, or nil and the error.
-local function take_option(limit, name, value)
-  local option = upper(name)
-  if option == "ALGO" then
-    if not value then
-      return nil, "ERR ALGO needs a value"
-    end
-    local kind = ALGORITHMS[upper(value)]
-    if not kind then
-      return nil, E_ALGO
-    end
-    if limit.kind then
-      return nil, "ERR ALGO is given more than once"
-    end
-    limit.kind = kind
-  elseif option == "BURST" then
-    if not value then
-      return nil, "ERR BURST needs a value"
-    end
-    local burst = count(value)
-    if not burst then
-      return nil, E_BURST
-    end
-    if limit.burst then
-      return nil, "ERR BURST is given more than once"
-    end
-    limit.burst, limit.burst_text = burst, value
-  else
-    return false
-  end
-  return true
-end
-
--- burst * window <= limit * MAX_WINDOW: a full bucket drains within 36500 days.
-local function drains_in_time(limit)
-  local burst, l = limit.burst, limit.limit
-  if burst <= SCRIPT_MAX and l <= SCRIPT_MAX then
-    return mul_div_ceil(burst, limit.window, MAX_WINDOW) <= l
-  end
-  local lhs = big_times(big_from_decimal(limit.burst_text), limit.window)
-  local rhs = big_times(big_from_decimal(limit.limit_text), MAX_WINDOW)
-  return big_le(lhs, rhs)
-end
-
 -- Completes a parsed limit with the request's cost and the module's defaults and checks.
 -- Returns the module's error, if any.
 local function complete(limit, cost)
-  limit.kind = limit.kind or "S"
-  if limit.burst and limit.kind ~= "B" then
-    return E_BURST_ALGO
-  end
+  local kind = limit.kind or "S"
+  limit.kind = kind
   if not limit.burst then
     limit.burst, limit.burst_text = limit.limit, limit.limit_text
+  elseif kind ~= "B" then
+    return "ERR BURST applies to ALGO TOKEN, LEAKY and GCRA only"
   end
   if not drains_in_time(limit) then
-    return E_BURST_LARGE
+    return "ERR BURST is too large for this rate: BURST × window / limit must be at most 36500d"
   end
   limit.cost = cost
-  -- The capacity the decision is made against.
-  limit.capacity = limit.kind == "B" and limit.burst or limit.limit
+  if kind == "B" then
+    limit.capacity = limit.burst
+  end
   return nil
 end
 
--- What the module takes but doubles cannot decide exactly.
+-- The fallback's own bound, checked once the module's checks have passed.
 local function beyond_script(limit)
-  if limit.limit > SCRIPT_MAX then
+  if limit.limit > (2^53 - 1) then
     return script_bound("limit")
-  elseif limit.burst > SCRIPT_MAX then
+  elseif limit.burst > (2^53 - 1) then
     return script_bound("BURST")
-  elseif limit.cost > SCRIPT_MAX then
+  elseif limit.cost > (2^53 - 1) then
     return script_bound("COST")
   end
   return nil
 end
 
-local function new_limit(limit_text, window_text)
-  local l = count(limit_text)
-  if not l then
-    return nil, E_LIMIT
-  end
-  local window = duration(window_text)
-  if not window then
-    return nil, E_WINDOW
-  end
-  return { limit = l, limit_text = limit_text, window = window }
-end
-
--- RL.HIT / RL.PEEK: `limit window [COST n] [ALGO a] [BURST n]` from args[first..].
+-- RL.HIT / RL.PEEK: `limit window [COST n] [ALGO a] [BURST n]` from args[first..]: the limit,
+-- or nil and the error.
 local function parse_hit(args, first)
   local limit, err = new_limit(args[first], args[first + 1])
   if not limit then
@@ -359,29 +387,22 @@ local function parse_hit(args, first)
   end
   local cost
   local i = first + 2
-  while args[i] do
-    local name, value = args[i], args[i + 1]
-    i = i + 2
-    if upper(name) == "COST" then
-      if not value then
-        return nil, "ERR COST needs a value"
-      end
-      local c = count(value)
-      if not c then
-        return nil, E_COST
-      end
-      if cost then
-        return nil, "ERR COST is given more than once"
-      end
-      cost = c
+  local name = args[i]
+  while name do
+    local value = args[i + 1]
+    local option = string.upper(name)
+    if option == "COST" then
+      cost, err = take_cost(cost, value)
+    elseif option == "ALGO" or option == "BURST" then
+      err = take_option(limit, option, value)
     else
-      local taken, e = take_option(limit, name, value)
-      if taken == nil then
-        return nil, e
-      elseif not taken then
-        return nil, unknown(name, "COST, ALGO or BURST")
-      end
+      err = unknown(name, "COST, ALGO or BURST")
     end
+    if err then
+      return nil, err
+    end
+    i = i + 2
+    name = args[i]
   end
   err = complete(limit, cost or 1) or beyond_script(limit)
   if err then
@@ -391,68 +412,62 @@ local function parse_hit(args, first)
 end
 
 -- RL.MHIT: `LIMIT limit window [ALGO a] [BURST n] ... [COST n]` from args[first..], one
--- clause per key.
+-- clause per key: the limits, or nil and the error.
 local function parse_mhit(nkeys, args, first)
-  local limits = {}
-  local cost
+  local limits, n = {}, 0
+  local cost, err
   local i = first
-  while args[i] do
-    local name = args[i]
-    local option = upper(name)
+  local name = args[i]
+  while name do
+    local option = string.upper(name)
     if option == "LIMIT" then
       local limit_text, window_text = args[i + 1], args[i + 2]
-      i = i + 3
       if not limit_text or not window_text then
         return nil, "ERR LIMIT needs a value"
       end
-      local limit, err = new_limit(limit_text, window_text)
+      local limit
+      limit, err = new_limit(limit_text, window_text)
       if not limit then
         return nil, err
+      elseif n == 64 then
+        err = 64 + 1
+        return nil, "ERR RL.MHIT needs one LIMIT clause per key: " .. nkeys .. " keys, "
+          .. err .. " LIMIT clauses"
       end
-      if #limits == MAX_KEYS then
-        return nil, clause_count(nkeys, MAX_KEYS + 1)
-      end
-      limits[#limits + 1] = limit
+      n = n + 1
+      limits[n] = limit
+      i = i + 3
     else
       local value = args[i + 1]
-      i = i + 2
       if option == "COST" then
-        if not value then
-          return nil, "ERR COST needs a value"
-        end
-        local c = count(value)
-        if not c then
-          return nil, E_COST
-        end
-        if cost then
-          return nil, "ERR COST is given more than once"
-        end
-        cost = c
+        cost, err = take_cost(cost, value)
       elseif option == "ALGO" or option == "BURST" then
-        local last = limits[#limits]
-        if not last then
+        if n == 0 then
           return nil, "ERR " .. option .. " must follow the LIMIT clause it applies to"
         end
-        local _, err = take_option(last, name, value)
-        if err then
-          return nil, err
-        end
+        err = take_option(limits[n], option, value)
       else
-        return nil, unknown(name, "LIMIT, COST, ALGO or BURST")
+        err = unknown(name, "LIMIT, COST, ALGO or BURST")
       end
+      if err then
+        return nil, err
+      end
+      i = i + 2
     end
+    name = args[i]
   end
-  if #limits ~= nkeys then
-    return nil, clause_count(nkeys, #limits)
+  if n ~= nkeys then
+    return nil, "ERR RL.MHIT needs one LIMIT clause per key: " .. nkeys .. " keys, " .. n
+      .. " LIMIT clauses"
   end
-  for _, limit in ipairs(limits) do
-    local err = complete(limit, cost or 1)
+  for j = 1, n do
+    err = complete(limits[j], cost or 1)
     if err then
       return nil, err
     end
   end
-  for _, limit in ipairs(limits) do
-    local err = beyond_script(limit)
+  for j = 1, n do
+    err = beyond_script(limits[j])
     if err then
       return nil, err
     end
@@ -469,20 +484,21 @@ end
 --   { "F", window, into, count }               a closed window: { "F", window, 0, 0 }
 --   { "B", window, limit, ahead, frac }        level = ahead * limit + frac
 
-local function field(text)
-  local n = tonumber(text)
-  if n <= SCRIPT_MAX then
-    return n
-  end
-  return nil
-end
-
--- The elapsed time from as_of to now, as whole milliseconds and microseconds; (0, 0) and true
--- when the clock is behind as_of: the state is then read as of now, unchanged.
-local function since(a_ms, a_sub, now_ms, now_sub)
-  a_ms, a_sub = tonumber(a_ms), tonumber(a_sub)
-  if a_ms > CLAMP_MS then
-    return nil
+-- The time from as_of (decimal microseconds) to now, as whole milliseconds and microseconds,
+-- and false; or 0, 0, true when the clock is behind as_of: the state is then read as of now,
+-- unchanged. nil for an instant past the clamp.
+local function since(as_of, now_ms, now_sub)
+  local a_ms, a_sub
+  local digits = #as_of
+  if digits < 16 or (digits == 16 and as_of < "9007199254740992") then
+    local a = tonumber(as_of)
+    a_sub = a % 1000
+    a_ms = (a - a_sub) / 1000
+  else
+    a_ms, a_sub = tonumber(string.sub(as_of, 1, -4)), tonumber(string.sub(as_of, -3))
+    if a_ms > 72057594037927 then
+      return nil
+    end
   end
   if now_ms < a_ms or (now_ms == a_ms and now_sub < a_sub) then
     return 0, 0, true
@@ -495,19 +511,20 @@ local function since(a_ms, a_sub, now_ms, now_sub)
 end
 
 -- A key's value seen at now: the state and whether it was moved to now (the clock is behind
--- it); nil when the value is not a state.
+-- it); nil when the value is not a state. Every field is below 2^53, every window from 1 ms
+-- to 36500 days.
 local function view(value, now_ms, now_sub)
-  local tag = sub(value, 1, 3)
+  local tag = string.sub(value, 1, 3)
   if tag == "S1 " then
-    local w, a_ms, a_sub, into, cur, prev = match(value, "^S1 (%d+) (%d+)(%d%d%d) (%d+) (%d+) (%d+)$")
+    local w, as_of, into, cur, prev = string.match(value, "^S1 (%d+) (%d+) (%d+) (%d+) (%d+)$")
     if not w then
       return nil
     end
-    w, into, cur, prev = field(w), field(into), field(cur), field(prev)
-    if not (w and into and cur and prev) or w < 1000 or w > MAX_WINDOW or into >= w then
+    w, into, cur, prev = tonumber(w), tonumber(into), tonumber(cur), tonumber(prev)
+    if w < 1000 or w > 3153600000000000 or into >= w or cur > (2^53 - 1) or prev > (2^53 - 1) then
       return nil
     end
-    local e_ms, e_sub, moved = since(a_ms, a_sub, now_ms, now_sub)
+    local e_ms, e_sub, moved = since(as_of, now_ms, now_sub)
     if not e_ms then
       return nil
     end
@@ -520,15 +537,15 @@ local function view(value, now_ms, now_sub)
     end
     return { "S", w, e, 0, 0 }, moved
   elseif tag == "F1 " then
-    local w, a_ms, a_sub, into, cnt = match(value, "^F1 (%d+) (%d+)(%d%d%d) (%d+) (%d+)$")
+    local w, as_of, into, cnt = string.match(value, "^F1 (%d+) (%d+) (%d+) (%d+)$")
     if not w then
       return nil
     end
-    w, into, cnt = field(w), field(into), field(cnt)
-    if not (w and into and cnt) or w < 1000 or w > MAX_WINDOW or into >= w then
+    w, into, cnt = tonumber(w), tonumber(into), tonumber(cnt)
+    if w < 1000 or w > 3153600000000000 or into >= w or cnt > (2^53 - 1) then
       return nil
     end
-    local e_ms, e_sub, moved = since(a_ms, a_sub, now_ms, now_sub)
+    local e_ms, e_sub, moved = since(as_of, now_ms, now_sub)
     if not e_ms then
       return nil
     end
@@ -539,26 +556,22 @@ local function view(value, now_ms, now_sub)
     end
     return { "F", w, 0, 0 }, moved
   elseif tag == "B1 " then
-    local w, l, a_ms, a_sub, ahead, frac = match(value, "^B1 (%d+) (%d+) (%d+)(%d%d%d) (%d+) (%d+)$")
+    local w, l, as_of, ahead, frac = string.match(value, "^B1 (%d+) (%d+) (%d+) (%d+) (%d+)$")
     if not w then
       return nil
     end
-    w, l, ahead, frac = field(w), field(l), field(ahead), field(frac)
+    w, l, ahead, frac = tonumber(w), tonumber(l), tonumber(ahead), tonumber(frac)
     -- A bucket drains within 36500 days and holds at most 2^53 units.
-    if not (w and l and ahead and frac) or w < 1000 or w > MAX_WINDOW or l < 1 or frac >= l
-      or ahead > MAX_WINDOW or ahead * l / w > TWO53 then
+    if w < 1000 or w > 3153600000000000 or l < 1 or l > (2^53 - 1) or frac >= l
+      or ahead > 3153600000000000 or ahead * l / w > 2^53 then
       return nil
     end
-    local e_ms, e_sub, moved = since(a_ms, a_sub, now_ms, now_sub)
+    local e_ms, e_sub, moved = since(as_of, now_ms, now_sub)
     if not e_ms then
       return nil
     end
     local elapsed = e_ms * 1000 + e_sub
-    if frac > 0 then
-      if elapsed > ahead then
-        return { "B", w, l, 0, 0 }, moved
-      end
-    elseif elapsed >= ahead then
+    if elapsed > ahead or (elapsed == ahead and frac == 0) then
       return { "B", w, l, 0, 0 }, moved
     end
     return { "B", w, l, ahead - elapsed, frac }, moved
@@ -576,33 +589,19 @@ local function expires_in(state)
     elseif state[5] > 0 then
       return state[2] - state[3]
     end
-    return nil
   elseif kind == "F" then
     if state[4] > 0 then
       return state[2] - state[3]
     end
-    return nil
-  end
-  -- An empty bucket carries nothing.
-  if state[5] > 0 then
+  elseif state[5] > 0 then
     return state[4] + 1
   elseif state[4] > 0 then
     return state[4]
   end
-  return nil
+  return nil -- an empty window or bucket carries nothing
 end
 
--- Whether a request for `limit` reads this state as it is; otherwise its usage is carried
--- over into a state shaped for it.
-local function fits(state, limit)
-  local kind = state[1]
-  if kind ~= limit.kind or state[2] ~= limit.window then
-    return false
-  end
-  return kind ~= "B" or state[3] == limit.limit
-end
-
--- The previous window's weight at `into` into the current one, in units, rounded up.
+-- The previous window's weight `into` into the current one, in units, rounded up.
 local function previous_share(state)
   local prev = state[5]
   if prev == 0 then
@@ -629,7 +628,7 @@ end
 -- Where a new sliding key's first window starts: the creating hit lies window / limit (rounded
 -- up, and inside the window) into it.
 local function first_into(window, l)
-  local q = floor(window / l)
+  local q = math.floor(window / l)
   if q * l < window then
     q = q + 1
   end
@@ -662,10 +661,12 @@ end
 -- limit, exactly.
 local function sliding(state, limit)
   local w, l, cost = limit.window, limit.limit, limit.cost
-  local into, cur, prev, share = first_into(w, l), 0, 0, 0
+  local into, cur, prev, share
   if state then
     into, cur, prev = state[3], state[4], state[5]
     share = previous_share(state)
+  else
+    into, cur, prev, share = first_into(w, l), 0, 0, 0
   end
   local room = (l - cur) - cost
   local allowed = room >= share
@@ -801,22 +802,23 @@ local function bucket(state, limit)
   return allowed, remaining, retry, reset
 end
 
-local ENGINES = { S = sliding, F = fixed, B = bucket }
-
--- One request against a key's state seen at now (nil: no key). Returns the decision
--- { allowed, remaining, retry, reset }, the state to store if admitted, and the state to store
--- otherwise (reshaped for these parameters, or moved to now), if any.
+-- One request against a key's state seen at now (nil: no key). Returns allowed, remaining,
+-- retry, reset, the state to store if admitted, and the state to store otherwise (reshaped for
+-- these parameters, or moved to now), if any.
 local function hit(state, moved, limit)
+  local kind = limit.kind
   local basis, kept
   if state then
-    if fits(state, limit) then
+    if state[1] == kind and state[2] == limit.window and (kind ~= "B" or state[3] == limit.limit)
+    then
       basis = state
       if moved then
         kept = state
       end
     else
+      -- Another algorithm, window or bucket rate: the units in use now, at most the
+      -- capacity, seed a state for these parameters. Nothing in use: as good as a new key.
       local units = used(state)
-      -- Nothing in use: as good as a new key.
       if units > 0 then
         if units > limit.capacity then
           units = limit.capacity
@@ -826,33 +828,25 @@ local function hit(state, moved, limit)
       end
     end
   end
-  local allowed, remaining, retry, reset, consumed = ENGINES[limit.kind](basis, limit)
-  return { allowed, remaining, retry, reset }, consumed, kept
+  local allowed, remaining, retry, reset, consumed
+  if kind == "S" then
+    allowed, remaining, retry, reset, consumed = sliding(basis, limit)
+  elseif kind == "F" then
+    allowed, remaining, retry, reset, consumed = fixed(basis, limit)
+  else
+    allowed, remaining, retry, reset, consumed = bucket(basis, limit)
+  end
+  return allowed, remaining, retry, reset, consumed, kept
 end
 
 ---------------------------------------------------------------------------------------------
 -- Keys
 
-local function as_of(now_ms, now_sub)
-  return format("%d%03d", now_ms, now_sub)
-end
+-- SET ... PXAT stores and expires in one call where the server has it (Redis 6.2 and later;
+-- the version is visible to scripts from Redis 7 on).
+local SET_PXAT = (redis.REDIS_VERSION_NUM or 0) >= 0x060200
 
-local function encode(state, now_ms, now_sub)
-  local kind = state[1]
-  if kind == "S" then
-    return format("S1 %d %s %d %d %d", state[2], as_of(now_ms, now_sub), state[3], state[4], state[5])
-  elseif kind == "F" then
-    return format("F1 %d %s %d %d", state[2], as_of(now_ms, now_sub), state[3], state[4])
-  end
-  return format("B1 %d %d %s %d %d", state[2], state[3], as_of(now_ms, now_sub), state[4], state[5])
-end
-
--- Whole milliseconds, rounded up.
-local function ceil_ms(us)
-  return floor((us + 999) / 1000)
-end
-
--- Stores a state and expires the key when the state is back to full capacity.
+-- Stores a state dated now and expires the key when the state is back to full capacity.
 local function store(key, state, existed, now_ms, now_sub)
   local us = expires_in(state)
   if not us then
@@ -861,18 +855,32 @@ local function store(key, state, existed, now_ms, now_sub)
     end
     return
   end
-  redis.call("SET", key, encode(state, now_ms, now_sub))
-  redis.call("PEXPIREAT", key, now_ms + ceil_ms(now_sub + us))
+  local kind, value = state[1], nil
+  if kind == "S" then
+    value = string.format("S1 %d %d%03d %d %d %d", state[2], now_ms, now_sub, state[3], state[4],
+      state[5])
+  elseif kind == "F" then
+    value = string.format("F1 %d %d%03d %d %d", state[2], now_ms, now_sub, state[3], state[4])
+  else
+    value = string.format("B1 %d %d %d%03d %d %d", state[2], state[3], now_ms, now_sub, state[4],
+      state[5])
+  end
+  local expire_ms = now_ms + ceil_ms(now_sub + us)
+  if SET_PXAT then
+    redis.call("SET", key, value, "PXAT", expire_ms)
+  else
+    redis.call("SET", key, value)
+    redis.call("PEXPIREAT", key, expire_ms)
+  end
 end
 
--- The key's state seen at now, whether it was moved, or false and the error for a key that
+-- The key's state seen at now and whether it was moved; nil for no key; false for a key that
 -- holds something else.
 local function load(key, now_ms, now_sub)
   local value = redis.pcall("GET", key)
   if not value then
     return nil, false
-  end
-  if type(value) ~= "string" then
+  elseif type(value) ~= "string" then
     return false
   end
   local state, moved = view(value, now_ms, now_sub)
@@ -882,16 +890,11 @@ local function load(key, now_ms, now_sub)
   return state, moved
 end
 
-local function reply(decision, capacity, position)
-  local retry = decision[3]
+local function reply(allowed, capacity, remaining, retry, reset, position)
   if retry > 0 then
     retry = ceil_ms(retry)
   end
-  local out = { decision[1] and 1 or 0, capacity, decision[2], retry, ceil_ms(decision[4]) }
-  if position then
-    out[6] = position
-  end
-  return out
+  return { allowed and 1 or 0, capacity, remaining, retry, ceil_ms(reset), position }
 end
 
 ---------------------------------------------------------------------------------------------
@@ -899,10 +902,8 @@ end
 
 local function hit_command(name, keys, args, first, writes)
   -- The module's arguments after the command name are the keys, then the rest.
-  local key
-  if #keys == 1 then
-    key = keys[1]
-  else
+  local key = keys[1]
+  if #keys ~= 1 then
     local all = {}
     for _, k in ipairs(keys) do
       all[#all + 1] = k
@@ -922,16 +923,16 @@ local function hit_command(name, keys, args, first, writes)
   local now_ms, now_sub = clock()
   local state, moved = load(key, now_ms, now_sub)
   if state == false then
-    return redis.error_reply(E_WRONGTYPE)
+    return redis.error_reply("WRONGTYPE Operation against a key holding the wrong kind of value")
   end
-  local decision, consumed, kept = hit(state, moved, limit)
+  local allowed, remaining, retry, reset, consumed, kept = hit(state, moved, limit)
   if writes then
     local write = consumed or kept
     if write then
       store(key, write, state ~= nil, now_ms, now_sub)
     end
   end
-  return reply(decision, limit.capacity)
+  return reply(allowed, limit.capacity, remaining, retry, reset)
 end
 
 local function mhit_command(keys, args, first)
@@ -939,14 +940,14 @@ local function mhit_command(keys, args, first)
   -- The server's own arity rule for RL.MHIT: numkeys, a key, LIMIT, limit and window at least.
   if n + #args - first + 1 < 4 then
     return redis.error_reply("ERR wrong number of arguments for 'rl.mhit' command")
-  end
-  if n < 1 or n > MAX_KEYS then
-    return redis.error_reply(E_NUMKEYS)
+  elseif n < 1 or n > 64 then
+    return redis.error_reply(
+      "ERR numkeys must be an integer from 1 to 64, and no more than the keys given")
   end
   local seen = {}
   for _, key in ipairs(keys) do
     if seen[key] then
-      return redis.error_reply(E_DISTINCT)
+      return redis.error_reply("ERR RL.MHIT keys must be distinct")
     end
     seen[key] = true
   end
@@ -959,15 +960,19 @@ local function mhit_command(keys, args, first)
   for i = 1, n do
     local state, m = load(keys[i], now_ms, now_sub)
     if state == false then
-      return redis.error_reply(E_WRONGTYPE)
+      return redis.error_reply("WRONGTYPE Operation against a key holding the wrong kind of value")
     end
     states[i], moved[i] = state or false, m
   end
+  -- Each decision is { allowed, remaining, retry, reset }.
   local decisions, consumed, kept = {}, {}, {}
   local admitted = true
   for i = 1, n do
-    decisions[i], consumed[i], kept[i] = hit(states[i] or nil, moved[i], limits[i])
-    admitted = admitted and decisions[i][1]
+    local allowed, remaining, retry, reset
+    allowed, remaining, retry, reset, consumed[i], kept[i] =
+      hit(states[i] or nil, moved[i], limits[i])
+    decisions[i] = { allowed, remaining, retry, reset }
+    admitted = admitted and allowed
   end
   -- All or nothing: a denied request leaves only reshaped or moved states behind, and each
   -- limit that would have admitted it reports where it stands without it.
@@ -979,7 +984,8 @@ local function mhit_command(keys, args, first)
       local limit = limits[i]
       local cost = limit.cost
       limit.cost = 0
-      decisions[i] = hit(states[i] or nil, moved[i], limit)
+      local allowed, remaining, retry, reset = hit(states[i] or nil, moved[i], limit)
+      decisions[i] = { allowed, remaining, retry, reset }
       limit.cost = cost
     end
     if write then
@@ -1002,14 +1008,13 @@ local function mhit_command(keys, args, first)
     end
   end
   if not admitted then
-    deciding = nil
     local best
     for i = 1, n do
       local d = decisions[i]
       if not d[1] then
         local wait = d[3]
         if wait < 0 then
-          wait = TWO53 -- never: longer than any wait
+          wait = 2^53 -- never: longer than any wait
         end
         if not best or wait > best then
           deciding, best = i, wait
@@ -1017,13 +1022,13 @@ local function mhit_command(keys, args, first)
       end
     end
   end
-  local chosen = decisions[deciding]
-  return reply({ admitted, remaining, chosen[3], reset }, limits[deciding].capacity, deciding)
+  return reply(admitted, limits[deciding].capacity, remaining, decisions[deciding][3], reset,
+    deciding)
 end
 
 -- Runs "RL.HIT", "RL.PEEK" or "RL.MHIT" with the keys and the arguments args[first..].
 local function run(command, keys, args, first)
-  local name = lower(command or "")
+  local name = string.lower(command or "")
   if name == "rl.hit" then
     return hit_command(name, keys, args, first, true)
   elseif name == "rl.peek" then
