@@ -36,7 +36,7 @@ def plain(request: pytest.FixtureRequest) -> Iterator[servers.Server]:
 
 @pytest.fixture
 def client(plain: servers.Server) -> redis.Redis:
-    c = plain.client()
+    c: redis.Redis = plain.client()
     c.flushall()
     c.script_flush()
     c.function_flush()
