@@ -1,6 +1,7 @@
 """The fallback's errors: for each error the module answers, one representative request sent to
 the module and to the fallback (both forms), which must answer the same text and leave the keys
-alone; and the values the module takes but the fallback must refuse (above 2^53 - 1)."""
+alone; and what the module takes but the fallback must refuse (values above 2^53 - 1, ALGO
+LOG)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ import servers
 MAX = 2**63 - 1
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 SCRIPT_MAX = 2**53 - 1
+
+
+LOG = (
+    "ALGO LOG needs the rl module: the script fallback decides SLIDING, FIXED, TOKEN, LEAKY "
+    "and GCRA"
+)
 
 
 def script_bound(name: str) -> str:
@@ -53,6 +60,7 @@ ERRORS: list[tuple[str, list[str], list[Any]]] = [
     ("RL.HIT", ["k"], [5, 60, "ALGO", "CELL"]),
     ("RL.HIT", ["k"], [5, 60, "ALGO"]),
     ("RL.HIT", ["k"], [5, 60, "ALGO", "gcra", "algo", "token"]),
+    ("RL.HIT", ["k"], [5, 60, "ALGO", "LOG", "BURST", 2]),
     # BURST
     ("RL.HIT", ["k"], [5, 60, "ALGO", "GCRA", "BURST", 0]),
     ("RL.HIT", ["k"], [5, 60, "BURST", 5]),
@@ -105,6 +113,9 @@ BEYOND_SCRIPT: list[tuple[str, list[str], list[Any], str]] = [
     ("RL.HIT", ["k"], [5, 60, "COST", 2**53], script_bound("COST")),
     ("RL.MHIT", ["a", "b"], ["LIMIT", 1, "1s", "LIMIT", MAX, "1d"], script_bound("limit")),
     ("RL.MHIT", ["a"], ["LIMIT", 1, "1s", "COST", MAX], script_bound("COST")),
+    ("RL.HIT", ["k"], [5, 60, "ALGO", "log"], LOG),
+    ("RL.PEEK", ["k"], [5, 60, "ALGO", "LOG", "COST", 2], LOG),
+    ("RL.MHIT", ["a", "b"], ["LIMIT", 5, 60, "LIMIT", 5, "1h", "ALGO", "LOG"], LOG),
 ]
 
 
@@ -150,7 +161,7 @@ def test_same_error_as_the_module(
 
 
 @pytest.mark.parametrize(("command", "keys", "args", "error"), BEYOND_SCRIPT)
-def test_values_beyond_2_to_53_are_refused(
+def test_what_only_the_module_decides_is_refused(
     client: redis.Redis,
     library: ScriptLibrary,
     command: str,

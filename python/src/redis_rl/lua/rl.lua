@@ -49,7 +49,8 @@ Instants are kept as whole milliseconds plus microseconds, so that they stay exa
 module's clamp (2^56 microseconds, in 4253).
 
 Limits. A limit, BURST or COST above 2^53 - 1 (the module takes up to 2^63 - 1) is refused with
-an error naming the argument. The default algorithm is SLIDING (the module's
+an error naming the argument, and so is ALGO LOG (the module's exact rolling log), once the
+arguments pass the module's own checks. The default algorithm is SLIDING (the module's
 rl.default-algorithm config is not visible to a script).
 
 Speed. The script form runs this whole file on every call: its top level only defines local
@@ -212,7 +213,8 @@ local function duration(text)
   return ms * 1000
 end
 
--- The engine of an ALGO value: "S" (SLIDING), "F" (FIXED) or "B" (the buckets); or nil.
+-- The engine of an ALGO value: "S" (SLIDING), "F" (FIXED), "B" (the buckets) or "L" (LOG,
+-- which only the module decides); or nil.
 local function algorithm(text)
   text = string.upper(text)
   if text == "SLIDING" then
@@ -221,6 +223,8 @@ local function algorithm(text)
     return "F"
   elseif text == "TOKEN" or text == "LEAKY" or text == "GCRA" then
     return "B"
+  elseif text == "LOG" then
+    return "L"
   end
   return nil
 end
@@ -257,7 +261,7 @@ local function take_option(limit, option, value)
   if option == "ALGO" then
     local kind = algorithm(value)
     if not kind then
-      return "ERR ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY or GCRA"
+      return "ERR ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY, GCRA or LOG"
     elseif limit.kind then
       return "ERR ALGO is given more than once"
     end
@@ -366,9 +370,12 @@ local function complete(limit, cost)
   return nil
 end
 
--- The fallback's own bound, checked once the module's checks have passed.
+-- The fallback's own bounds, checked once the module's checks have passed.
 local function beyond_script(limit)
-  if limit.limit > (2^53 - 1) then
+  if limit.kind == "L" then
+    return "ERR ALGO LOG needs the rl module: the script fallback decides SLIDING, FIXED, "
+      .. "TOKEN, LEAKY and GCRA"
+  elseif limit.limit > (2^53 - 1) then
     return script_bound("limit")
   elseif limit.burst > (2^53 - 1) then
     return script_bound("BURST")
