@@ -27,8 +27,6 @@ import redis.cluster
 from redis.exceptions import NoScriptError, ResponseError
 
 if TYPE_CHECKING:
-    import redis
-    import redis.asyncio
     from redis.typing import EncodableT, KeyT
 
 Mode = Literal["script", "function"]

@@ -44,7 +44,7 @@ Arithmetic. The module decides in exact integers. Lua numbers are doubles, exact
 below 2^53, which covers every count, window, instant difference and time reply. The products
 the decisions compare (a limit times a window in microseconds: 10^6 * 8.64 * 10^10 for a
 million a day) go beyond that, so the few operations that need them go through `mad`, an exact
-math.floor((a * b + c) / d) on 24-bit limbs, used only when a plain double could be inexact.
+floor((a * b + c) / d) on 24-bit limbs, used only when a plain double could be inexact.
 Instants are kept as whole milliseconds plus microseconds, so that they stay exact up to the
 module's clamp (2^56 microseconds, in 4253).
 
@@ -154,7 +154,7 @@ local function clock()
 end
 
 ---------------------------------------------------------------------------------------------
--- Arguments, with the module's rules and error texts (src/args.rs)
+-- Arguments, with the module's rules and error texts (core/src/parse.rs)
 
 -- What the module takes but doubles cannot decide exactly.
 local function script_bound(name)
@@ -437,9 +437,8 @@ local function parse_mhit(nkeys, args, first)
       if not limit then
         return nil, err
       elseif n == 64 then
-        err = 64 + 1
-        return nil, "ERR RL.MHIT needs one LIMIT clause per key: " .. nkeys .. " keys, "
-          .. err .. " LIMIT clauses"
+        return nil, "ERR RL.MHIT needs one LIMIT clause per key: " .. nkeys
+          .. " keys, 65 LIMIT clauses"
       end
       n = n + 1
       limits[n] = limit
