@@ -202,10 +202,12 @@ fn a_key_turns_from_and_to_a_log_keeping_its_usage() {
     // RL.MHIT mixes a log with the other algorithms, all or nothing.
     let mhit = |con: &mut Connection, extra: &[&str]| -> Vec<i64> {
         redis::cmd("RL.MHIT")
-            .arg([
-                "2", "{u}:log", "{u}:gcra", "LIMIT", "2", "1h", "ALGO", "LOG",
-            ])
-            .arg(["LIMIT", "5", "1h", "ALGO", "GCRA"])
+            .arg(
+                &[
+                    "2", "{u}:log", "{u}:gcra", "LIMIT", "2", "1h", "ALGO", "LOG",
+                ][..],
+            )
+            .arg(&["LIMIT", "5", "1h", "ALGO", "GCRA"][..])
             .arg(extra)
             .query(con)
             .unwrap()
