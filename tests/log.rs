@@ -41,7 +41,7 @@ fn every_decision_is_the_exact_logs() {
     let mut con = server.conn();
     // Whole milliseconds: LOG counts them, and Valkey adds up to one of its own.
     let mut now_ms = states::now_us() / 1000;
-    clock.freeze(now_ms as u64 * 1000);
+    clock.freeze(now_ms * 1000);
     clock.wait_seen(&mut con);
     let mut rng = Rng(7);
     for (key, limit, window) in [("a", 5, "1s"), ("b", 3, "250ms"), ("c", 40, "10s")] {
