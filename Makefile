@@ -44,7 +44,7 @@ test: build
 # The pure limiter (core/) and the module's own unit tests, with a simulated clock and
 # property tests.
 unit:
-	cargo test --release --workspace --lib
+	cargo test --profile integration --workspace --lib
 
 # The integration tests against real servers (the module's, then the Python package's), once
 # per server of the matrix.
