@@ -12,6 +12,8 @@
 //! - `state`: the per-key state and the one rule of what a valid state is; `codec`: its byte
 //!   form for RDB, AOF and replication.
 //! - `parse`: command arguments to parameters, with every error text.
+//! - `leases`: concurrency leases (RL.ACQUIRE, RL.RELEASE, RL.RENEW), their state and its
+//!   byte form.
 //!
 //! Time and counts are integers; comparisons are made in `u128` so that no valid input can
 //! overflow, and the arithmetic saturates rather than panics on anything else.
@@ -22,6 +24,7 @@ pub mod codec;
 mod decide;
 mod decision;
 pub mod engines;
+pub mod leases;
 pub mod multi;
 mod params;
 pub mod parse;
