@@ -16,11 +16,11 @@ use redis_module::raw;
 
 use raw::{
     RedisModuleCmdFunc, RedisModuleCommand, RedisModuleCommandInfo, RedisModuleConfigApplyFunc,
-    RedisModuleConfigGetBoolFunc, RedisModuleConfigGetEnumFunc, RedisModuleConfigSetBoolFunc,
-    RedisModuleConfigSetEnumFunc, RedisModuleCtx, RedisModuleDigest, RedisModuleEvent,
-    RedisModuleEventCallback, RedisModuleIO, RedisModuleInfoCtx, RedisModuleInfoFunc,
-    RedisModuleKey, RedisModuleNotificationFunc, RedisModuleServerInfoData, RedisModuleString,
-    RedisModuleType,
+    RedisModuleConfigGetBoolFunc, RedisModuleConfigGetEnumFunc, RedisModuleConfigGetNumericFunc,
+    RedisModuleConfigSetBoolFunc, RedisModuleConfigSetEnumFunc, RedisModuleConfigSetNumericFunc,
+    RedisModuleCtx, RedisModuleDigest, RedisModuleEvent, RedisModuleEventCallback, RedisModuleIO,
+    RedisModuleInfoCtx, RedisModuleInfoFunc, RedisModuleKey, RedisModuleNotificationFunc,
+    RedisModuleServerInfoData, RedisModuleString, RedisModuleType,
 };
 
 type Ctx = *mut RedisModuleCtx;
@@ -94,6 +94,8 @@ api_table! {
     reply_with_long_long = RedisModule_ReplyWithLongLong: fn(Ctx, c_longlong) -> c_int;
     reply_with_error = RedisModule_ReplyWithError: fn(Ctx, *const c_char) -> c_int;
     reply_with_simple_string = RedisModule_ReplyWithSimpleString: fn(Ctx, *const c_char) -> c_int;
+    reply_with_string_buffer = RedisModule_ReplyWithStringBuffer: fn(Ctx, *const c_char, usize) -> c_int;
+    reply_with_null = RedisModule_ReplyWithNull: fn(Ctx) -> c_int;
     wrong_arity = RedisModule_WrongArity: fn(Ctx) -> c_int;
     get_context_flags = RedisModule_GetContextFlags: fn(Ctx) -> c_int;
     is_keys_position_request = RedisModule_IsKeysPositionRequest: fn(Ctx) -> c_int;
@@ -111,6 +113,7 @@ api_table! {
     info_add_field_ulonglong = RedisModule_InfoAddFieldULongLong: fn(*mut RedisModuleInfoCtx, *const c_char, c_ulonglong) -> c_int;
     register_enum_config = RedisModule_RegisterEnumConfig: fn(Ctx, *const c_char, c_int, c_uint, *mut *const c_char, *const c_int, c_int, RedisModuleConfigGetEnumFunc, RedisModuleConfigSetEnumFunc, RedisModuleConfigApplyFunc, *mut c_void) -> c_int;
     register_bool_config = RedisModule_RegisterBoolConfig: fn(Ctx, *const c_char, c_int, c_uint, RedisModuleConfigGetBoolFunc, RedisModuleConfigSetBoolFunc, RedisModuleConfigApplyFunc, *mut c_void) -> c_int;
+    register_numeric_config = RedisModule_RegisterNumericConfig: fn(Ctx, *const c_char, c_longlong, c_uint, c_longlong, c_longlong, RedisModuleConfigGetNumericFunc, RedisModuleConfigSetNumericFunc, RedisModuleConfigApplyFunc, *mut c_void) -> c_int;
     load_configs = RedisModule_LoadConfigs: fn(Ctx) -> c_int;
     save_string_buffer = RedisModule_SaveStringBuffer: fn(*mut RedisModuleIO, *const c_char, usize);
     load_string_buffer = RedisModule_LoadStringBuffer: fn(*mut RedisModuleIO, *mut usize) -> *mut c_char;

@@ -8,14 +8,19 @@
 //! - `rl.notify-denied` (`yes`/`no`, default `no`): a denied request publishes the keyspace
 //!   event `rl.denied` (module class); `CONFIG SET` changes it at run time.
 //!
-//! All three may also be given as module arguments, `loadmodule librl.so cell-compat yes`, which
+//! - `rl.lease-max-held` (1 to 1000000, default 10000): the most leases a key may hold, so
+//!   the largest RL.ACQUIRE limit; `CONFIG SET` changes it at run time (keys already holding
+//!   more keep them until they expire or are released).
+//!
+//! All of them may also be given as module arguments, `loadmodule librl.so cell-compat yes`, which
 //! set their starting values; a config line (`rl.cell-compat yes` after the loadmodule line,
 //! or `MODULE LOADEX ... CONFIG`) takes precedence.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use redis_module::raw;
+use rl_core::leases::{DEFAULT_MAX_HELD, MAX_HELD};
 use rl_core::parse;
 use rl_core::Algorithm;
 
@@ -26,6 +31,7 @@ type RString = *mut raw::RedisModuleString;
 static DEFAULT_ALGORITHM: AtomicUsize = AtomicUsize::new(0);
 static CELL_COMPAT: AtomicBool = AtomicBool::new(false);
 static NOTIFY_DENIED: AtomicBool = AtomicBool::new(false);
+static LEASE_MAX_HELD: AtomicU64 = AtomicU64::new(DEFAULT_MAX_HELD);
 
 /// The algorithm of a limit that names none.
 pub fn default_algorithm() -> Algorithm {
@@ -44,12 +50,18 @@ pub fn notify_denied() -> bool {
     NOTIFY_DENIED.load(Ordering::Relaxed)
 }
 
+/// The most leases a key may hold: the largest RL.ACQUIRE limit.
+pub fn lease_max_held() -> u64 {
+    LEASE_MAX_HELD.load(Ordering::Relaxed)
+}
+
 /// Reads the module arguments, registers the configs and applies the server's config lines.
 pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
     let Starting {
         algorithm,
         cell,
         notify_denied,
+        lease_max_held,
     } = starting_values(module_args)?;
     let names: Vec<CString> = Algorithm::ALL
         .iter()
@@ -75,6 +87,13 @@ pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
         raw::REDISMODULE_CONFIG_DEFAULT,
         Some(get_notify_denied),
         Some(set_notify_denied),
+    ) && ctx.register_numeric_config(
+        c"lease-max-held",
+        lease_max_held as i64,
+        raw::REDISMODULE_CONFIG_DEFAULT,
+        (1, MAX_HELD as i64),
+        Some(get_lease_max_held),
+        Some(set_lease_max_held),
     );
     if !registered {
         return Err("could not register the rl.* configs".into());
@@ -86,15 +105,26 @@ pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
 }
 
 /// The values the module arguments give, before the config lines.
-#[derive(Default)]
 struct Starting {
     algorithm: usize,
     cell: bool,
     notify_denied: bool,
+    lease_max_held: u64,
+}
+
+impl Default for Starting {
+    fn default() -> Starting {
+        Starting {
+            algorithm: 0,
+            cell: false,
+            notify_denied: false,
+            lease_max_held: DEFAULT_MAX_HELD,
+        }
+    }
 }
 
 /// `name value` pairs: `default-algorithm <algorithm>`, `cell-compat yes|no`,
-/// `notify-denied yes|no`.
+/// `notify-denied yes|no`, `lease-max-held <n>`.
 fn starting_values(module_args: &[&[u8]]) -> Result<Starting, String> {
     let mut starting = Starting::default();
     let mut rest = module_args;
@@ -112,10 +142,16 @@ fn starting_values(module_args: &[&[u8]]) -> Result<Starting, String> {
             starting.cell = yes_or_no("cell-compat", value)?;
         } else if name.eq_ignore_ascii_case(b"notify-denied") {
             starting.notify_denied = yes_or_no("notify-denied", value)?;
+        } else if name.eq_ignore_ascii_case(b"lease-max-held") {
+            starting.lease_max_held = parse::integer(value)
+                .filter(|n| (1..=MAX_HELD).contains(n))
+                .ok_or(format!(
+                    "module argument lease-max-held must be an integer from 1 to {MAX_HELD}"
+                ))?;
         } else {
             return Err(format!(
-                "unknown module argument {}, expected default-algorithm, cell-compat or \
-                 notify-denied",
+                "unknown module argument {}, expected default-algorithm, cell-compat, \
+                 notify-denied or lease-max-held",
                 shown(name)
             ));
         }
@@ -181,4 +217,24 @@ unsafe extern "C" fn set_notify_denied(
 ) -> c_int {
     NOTIFY_DENIED.store(value != 0, Ordering::Relaxed);
     raw::REDISMODULE_OK as c_int
+}
+
+unsafe extern "C" fn get_lease_max_held(_name: *const c_char, _privdata: *mut c_void) -> i64 {
+    LEASE_MAX_HELD.load(Ordering::Relaxed) as i64
+}
+
+unsafe extern "C" fn set_lease_max_held(
+    _name: *const c_char,
+    value: i64,
+    _privdata: *mut c_void,
+    _err: *mut RString,
+) -> c_int {
+    // The server keeps the value within the registered bounds.
+    match u64::try_from(value) {
+        Ok(n) if (1..=MAX_HELD).contains(&n) => {
+            LEASE_MAX_HELD.store(n, Ordering::Relaxed);
+            raw::REDISMODULE_OK as c_int
+        }
+        _ => raw::REDISMODULE_ERR as c_int,
+    }
 }

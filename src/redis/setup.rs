@@ -106,6 +106,33 @@ impl Ctx<'_> {
         })
     }
 
+    /// A numeric config `name` from `min` to `max`.
+    pub fn register_numeric_config(
+        self,
+        name: &CStr,
+        default: i64,
+        flags: c_uint,
+        (min, max): (i64, i64),
+        get: raw::RedisModuleConfigGetNumericFunc,
+        set: raw::RedisModuleConfigSetNumericFunc,
+    ) -> bool {
+        // SAFETY: the live context of OnLoad; the callbacks live as long as the module.
+        ok(unsafe {
+            (self.api().register_numeric_config)(
+                self.raw(),
+                name.as_ptr(),
+                default,
+                flags,
+                min,
+                max,
+                get,
+                set,
+                None,
+                std::ptr::null_mut(),
+            )
+        })
+    }
+
     /// Applies the server's `rl.*` config lines to the registered configs.
     pub fn load_configs(self) -> bool {
         // SAFETY: the live context of OnLoad.
