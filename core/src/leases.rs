@@ -22,6 +22,7 @@
 pub mod codec;
 mod id;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -152,11 +153,17 @@ impl fmt::Display for Invalid {
 impl Leases {
     /// No leases yet, under `limit`, dated `as_of`.
     pub fn new(limit: u64, as_of: Micros) -> Leases {
+        Leases::with_capacity(limit, as_of, 0, 0)
+    }
+
+    /// No leases yet, with room for `leases` of `id_bytes` in all, so that a state built
+    /// lease by lease takes no more memory than it needs.
+    fn with_capacity(limit: u64, as_of: Micros, leases: usize, id_bytes: usize) -> Leases {
         Leases {
             limit,
             as_of,
-            entries: Vec::new(),
-            ids: Vec::new(),
+            entries: Vec::with_capacity(leases),
+            ids: Vec::with_capacity(id_bytes),
         }
     }
 
@@ -261,7 +268,7 @@ impl Leases {
     pub fn at(&self, now: Micros) -> (Leases, bool) {
         let moved = now < self.as_of;
         let step = self.as_of - now;
-        let mut seen = Leases::new(self.limit, now);
+        let mut seen = Leases::with_capacity(self.limit, now, self.len(), self.ids.len());
         for lease in self.iter() {
             let expires_at = lease.expires_at - step;
             if expires_at > now {
@@ -276,16 +283,29 @@ impl Leases {
         let _ = self.push(id, expires_at, units);
     }
 
-    /// The same leases under another limit, the lease `id` (if held) set to `replaced`
-    /// (expiry and units) or dropped (`None`).
-    fn rebuilt(&self, limit: u64, id: &[u8], replaced: Option<(Micros, u64)>) -> Leases {
-        let mut next = Leases::new(limit, self.as_of);
+    /// The same leases dated `now` under `limit`, the lease of `id` set to `replaced` (its
+    /// expiry and units; added when `id` holds none) or dropped (`None`). For a state seen at
+    /// `now`, whose leases all run past it.
+    fn rebuilt(
+        &self,
+        limit: u64,
+        now: Micros,
+        id: &[u8],
+        replaced: Option<(Micros, u64)>,
+    ) -> Leases {
+        let (leases, id_bytes) = (self.len() + 1, self.ids.len() + id.len());
+        let mut next = Leases::with_capacity(limit, now, leases, id_bytes);
+        let mut placed = false;
         for lease in self.iter() {
-            match (lease.id == id, replaced) {
-                (false, _) => next.push_valid(lease.id, lease.expires_at, lease.units),
-                (true, Some((expires_at, units))) => next.push_valid(id, expires_at, units),
-                (true, None) => {}
+            if lease.id != id {
+                next.push_valid(lease.id, lease.expires_at, lease.units);
+            } else if let Some((expires_at, units)) = replaced {
+                next.push_valid(id, expires_at, units);
+                placed = true;
             }
+        }
+        if let (false, Some((expires_at, units))) = (placed, replaced) {
+            next.push_valid(id, expires_at, units);
         }
         next
     }
@@ -313,11 +333,19 @@ pub struct Acquired {
     pub to_store: Option<Leases>,
 }
 
-/// The key's leases seen at `now` (`now` clamped as every decision clamps it).
-fn seen(state: Option<&Leases>, limit: u64, now: Micros) -> (Leases, bool) {
+/// The key's leases seen at `now` (`now` clamped as every decision clamps it), and whether
+/// they had to be moved back to it. A state that needs neither moving nor dropping a lease is
+/// read where it is.
+fn seen(state: Option<&Leases>, limit: u64, now: Micros) -> (Cow<'_, Leases>, bool) {
     match state {
-        Some(state) => state.at(now),
-        None => (Leases::new(limit, now), false),
+        Some(state) if state.as_of <= now && state.entries.iter().all(|e| e.expires_at > now) => {
+            (Cow::Borrowed(state), false)
+        }
+        Some(state) => {
+            let (seen, moved) = state.at(now);
+            (Cow::Owned(seen), moved)
+        }
+        None => (Cow::Owned(Leases::new(limit, now)), false),
     }
 }
 
@@ -343,10 +371,7 @@ pub fn acquire(
     let allowed = room.is_some_and(|room| others <= room);
     if allowed {
         let expires_at = now + params.lease;
-        let mut next = basis.rebuilt(params.limit, id, Some((expires_at, params.cost)));
-        if basis.find(id).is_none() {
-            next.push_valid(id, expires_at, params.cost);
-        }
+        let next = basis.rebuilt(params.limit, now, id, Some((expires_at, params.cost)));
         let decision = Decision {
             allowed: true,
             capacity: params.limit,
@@ -372,7 +397,7 @@ pub fn acquire(
     };
     Acquired {
         decision,
-        to_store: moved.then_some(basis),
+        to_store: moved.then(|| basis.into_owned()),
     }
 }
 
@@ -413,7 +438,7 @@ pub fn release(state: Option<&Leases>, id: &[u8], now: Micros) -> Change {
     }
     Change {
         held: true,
-        to_store: Some(basis.rebuilt(basis.limit, id, None)),
+        to_store: Some(basis.rebuilt(basis.limit, now, id, None)),
     }
 }
 
@@ -431,7 +456,7 @@ pub fn renew(state: Option<&Leases>, id: &[u8], lease: Micros, now: Micros) -> C
     let expires_at = now + lease.clamp(MIN_WINDOW, MAX_WINDOW);
     Change {
         held: true,
-        to_store: Some(basis.rebuilt(basis.limit, id, Some((expires_at, held.units)))),
+        to_store: Some(basis.rebuilt(basis.limit, now, id, Some((expires_at, held.units)))),
     }
 }
 

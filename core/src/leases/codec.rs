@@ -81,7 +81,9 @@ pub fn decode(bytes: &[u8]) -> Result<Leases, DecodeError> {
     if (count as usize).saturating_mul(LEASE_FIXED) > reader.bytes.len() {
         return Err(DecodeError::Length);
     }
-    let mut leases = Leases::new(limit, as_of);
+    // Valid bytes hold exactly the ids' bytes besides the leases' fixed fields.
+    let id_bytes = reader.bytes.len() - count as usize * LEASE_FIXED;
+    let mut leases = Leases::with_capacity(limit, as_of, count as usize, id_bytes);
     for _ in 0..count {
         let expires_at = Micros::from_micros(u64::from_le_bytes(reader.take()?));
         let units = u64::from_le_bytes(reader.take()?);
