@@ -1,15 +1,25 @@
 # The module's two everyday commands, each doing all set-up on a fresh Debian machine:
 #   make run    install what is missing, build, run redis-server with the module on
 #               127.0.0.1:6379 in the foreground
-#   make test   install what is missing, build, run every test (unit, property, the
-#               integration suite on Redis 7.0, Redis 8.2 and Valkey 9.1, and the Python
-#               package's checks and tests on the same servers)
+#   make test   install what is missing, build, run every test (lint, unit, property, the
+#               integration suite on Redis 7.0, Redis 8.2 and Valkey 9.1, the Python
+#               package's checks and tests on the same servers, and a quick soak)
 
 MODULE := target/release/librl.so
 PORT ?= 6379
 RUN_DIR := build/run
 
-.PHONY: build run test unit matrix python-test python-lint accuracy bench lint clean
+VENV_PYTHON := build/venv/bin/python
+# The soak runs the module named by RL_MODULE when it is set, else the one built here.
+SOAK_BUILD := $(if $(RL_MODULE),,build)
+export RL_MODULE ?= $(abspath $(MODULE))
+
+.PHONY: build run install test unit matrix python-test python-lint accuracy bench lint clean \
+	soak soak-quick soak-lint
+
+# Where `make install` puts the module (PREFIX=... to change it).
+PREFIX ?= /usr/local
+MODULE_DIR := $(PREFIX)/lib/redis/modules
 
 build:
 	scripts/install-deps.sh
@@ -20,9 +30,16 @@ run: build
 	redis-server --bind 127.0.0.1 --port $(PORT) --dir $(abspath $(RUN_DIR)) \
 		--loadmodule $(abspath $(MODULE))
 
+# Copies the module to $(MODULE_DIR) and prints the line that loads it.
+install: build
+	install -d $(DESTDIR)$(MODULE_DIR)
+	install -m 0755 $(MODULE) $(DESTDIR)$(MODULE_DIR)/librl.so
+	@echo "installed $(DESTDIR)$(MODULE_DIR)/librl.so; load it with this line in redis.conf:"
+	@echo "loadmodule $(MODULE_DIR)/librl.so"
+
 test: build
 	scripts/install-deps.sh --servers
-	$(MAKE) lint python-lint unit matrix
+	$(MAKE) lint python-lint soak-lint unit matrix soak-quick
 
 # The pure limiter (core/) and the module's own unit tests, with a simulated clock and
 # property tests.
@@ -55,6 +72,27 @@ accuracy:
 # smoke run under a minute, written to build/BENCHMARKS-quick.md).
 bench: build
 	python3 bench/bench.py $(if $(QUICK),--quick)
+
+# The probes that found the module's reliability bugs, on every server of the matrix: command
+# fuzzing, crafted RESTORE payloads, SIGKILL under load, resharding under traffic, clock
+# steps and valgrind; a summary table, and a non-zero exit on any failure (about five
+# minutes; see tests/soak/README.md). SOAK_ARGS passes options to tests/soak/run.py
+# (--server redis7.0, --probe fuzz, --seed N).
+soak: $(SOAK_BUILD)
+	scripts/install-deps.sh --servers --valgrind
+	$(VENV_PYTHON) tests/soak/run.py $(SOAK_ARGS)
+
+# A few seconds of each probe class but valgrind, for make test.
+soak-quick: $(SOAK_BUILD)
+	scripts/install-deps.sh --servers
+	$(VENV_PYTHON) tests/soak/run.py --quick $(SOAK_ARGS)
+
+# Formatting, lint and types of the soak's Python (settings in tests/soak).
+soak-lint:
+	scripts/install-deps.sh --servers
+	build/venv/bin/ruff format --check tests/soak
+	build/venv/bin/ruff check tests/soak
+	cd tests/soak && ../../build/venv/bin/mypy
 
 # Formatting and lint of the Rust code (rustfmt, clippy with warnings as errors).
 lint:

@@ -144,7 +144,7 @@ def approaches(shas, limit, window_s):
     sliding = "a%d" % len(rows)
     add("RL.HIT SLIDING", lambda k: ["RL.HIT", k, lim, w], ["rl.hit"], 1)
     add("RL.PEEK (existing keys)", lambda k: ["RL.PEEK", k, lim, w], ["rl.peek"], 0, prefix=sliding)
-    for algo in ("FIXED", "TOKEN", "LEAKY", "GCRA"):
+    for algo in ("FIXED", "TOKEN", "LEAKY", "GCRA", "LOG"):
         add("RL.HIT " + algo, lambda k, a=algo: ["RL.HIT", k, lim, w, "ALGO", a], ["rl.hit"], 1)
     add("RL.MHIT, 2 limits",
         lambda k: ["RL.MHIT", "2", "{%s}:s" % k, "{%s}:h" % k, "LIMIT", lim, w, "LIMIT", lim, "1h"],
@@ -257,10 +257,71 @@ def with_aof(server, shas):
         redis.call("CONFIG", "SET", "appendonly", "no")
 
 
+def log_against_lua(server, shas, limit, rounds, n1, seconds):
+    """ALGO LOG beside the Lua sliding log in a sorted set, over 1,000 keys that fill their
+    logs (limit 10: every key full; limit 1,000: logs of hundreds of entries)."""
+    only = {"SET ... PX", "RL.HIT SLIDING", "RL.HIT LOG", "Lua sliding log, sorted set (EVALSHA)"}
+    return run_config(server, shas, "ALGO LOG and the Lua sorted-set log, limit %d" % limit,
+                      1_000, limit, n1, seconds, 0, rounds, only)
+
+
+def log_state(entries, now_ms, window_ms):
+    """An ALGO LOG state of `entries` entries a millisecond apart, the newest at `now_ms`, in
+    the module's byte form (core/src/codec.rs): what that many requests leave."""
+    header = [window_ms * 1000, now_ms * 1000, now_ms - entries + 1, entries]
+    body = b"\x01" + b"\x03" * (entries - 1)  # distance 0 then 1 ms, each of cost 1
+    return b"\x02\x04" + b"".join(v.to_bytes(8, "little") for v in header) + body
+
+
+def log_memory(server, counts):
+    """Bytes per key of an ALGO LOG key and of a Lua sorted-set log holding the same requests,
+    one a millisecond, at several lengths. Planted directly (RL.SETSTATE, ZADD), since a
+    benchmark client sends many requests in one millisecond, which a log would merge."""
+    log("== memory of a log, by requests held")
+    redis = server.redis
+    rows = []
+    for entries, keys in counts:
+        now_ms = int(time.time() * 1000)
+        for name in ("RL.HIT LOG", "Lua sliding log, sorted set"):
+            redis.call("FLUSHALL")
+            time.sleep(0.2)
+            before = int(redis.info("memory")["used_memory"])
+            if name == "RL.HIT LOG":
+                state = log_state(entries, now_ms, 86_400_000)
+                commands = ([b"RL.SETSTATE", b"log:%08d" % i, state] for i in range(keys))
+            else:
+                def zadd(i):
+                    pairs = []
+                    for j in range(entries):
+                        t = (now_ms - entries + 1 + j) * 1000
+                        pairs += [str(t).encode(), b"%d-%d" % (t, j)]
+                    return [b"ZADD", b"zlog:%08d" % i] + pairs
+                commands = (zadd(i) for i in range(keys))
+            pipe_commands(commands)
+            created = redis.call("DBSIZE")
+            if name != "RL.HIT LOG":
+                pipe_commands([b"PEXPIRE", b"zlog:%08d" % i, b"86400000"] for i in range(keys))
+            after = int(redis.info("memory")["used_memory"])
+            per_key = (after - before) / max(created, 1)
+            rows.append((name, entries, created, per_key))
+            log("   %-30s %5d entries %7d keys  %8.1f bytes/key" % (name, entries, created, per_key))
+    redis.call("FLUSHALL")
+    return rows
+
+
+def log_memory_table(rows):
+    lines = ["| approach | requests held | keys | bytes/key | bytes/request |",
+             "|---|---:|---:|---:|---:|"]
+    for name, entries, keys, per_key in rows:
+        lines.append("| %s | %d | %d | %.0f | %.1f |" % (name, entries, keys, per_key,
+                                                        per_key / entries))
+    return "\n".join(lines)
+
+
 def resp(args):
     out = [b"*%d\r\n" % len(args)]
     for a in args:
-        a = a.encode()
+        a = a if isinstance(a, bytes) else a.encode()
         out.append(b"$%d\r\n%s\r\n" % (len(a), a))
     return b"".join(out)
 
@@ -396,10 +457,19 @@ def main():
         for label, keyspace, limit, n1, seconds, filler, rounds in configs:
             results = run_config(server, shas, label, keyspace, limit, n1, seconds, filler, rounds)
             sections.append((label, keyspace, limit, filler, rounds, table(results)))
+        log_rounds = (1, 10_000, 0.2) if args.quick else (2, 60_000, 1.0)
+        for limit in (10, 1_000):
+            rounds, n1, seconds = log_rounds
+            results = log_against_lua(server, shas, limit, rounds, n1, seconds)
+            sections.append(("ALGO LOG and the Lua sorted-set log, limit %d" % limit, 1_000,
+                             limit, 0, rounds, table(results)))
         if not args.quick:
             aof = with_aof(server, shas)
             sections.append(("With the AOF on", 1_000_000, 100, 0, 3, table(aof)))
         memory = memory_table(memory_per_key(server, shas, memory_keys, 100))
+        log_counts = [(10, 2_000), (100, 2_000), (1_000, 200)] if args.quick else \
+            [(10, 20_000), (100, 10_000), (1_000, 2_000)]
+        log_memory_rows = log_memory_table(log_memory(server, log_counts))
         version = server.version
     finally:
         server.stop()
@@ -441,6 +511,15 @@ def main():
         "included; INCR sets none)." % memory_keys,
         "",
         memory,
+        "",
+        "## Memory of a log",
+        "",
+        "An ALGO LOG key and a Lua sliding log in a sorted set (one member per request, "
+        "bench/lua/sliding_log.lua) holding the same requests, one a millisecond, 1-day "
+        "window and expiry; planted with RL.SETSTATE and ZADD, since a benchmark client "
+        "sends many requests in one millisecond, which a log merges into one entry.",
+        "",
+        log_memory_rows,
         "",
     ]
     with open(args.out, "w") as f:

@@ -9,6 +9,7 @@
 #   CALLS=50000 KEYSPACE=10000 bench/profile.sh RL.HIT k:__rand_int__ 1000000 60
 #   AOF=yes bench/profile.sh RL.HIT k:__rand_int__ 100 60      (effects built and written)
 #   MODULE=/path/to/librl.so bench/profile.sh ...             (another build of the module)
+#   MODULE_ARGS="log-max-entries 100000" KEYSPACE=10 bench/profile.sh RL.HIT k:__rand_int__ 100000 60 ALGO LOG
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS=${CALLS:-100000}
@@ -16,12 +17,13 @@ KEYSPACE=${KEYSPACE:-1000000}
 PORT=${PORT:-7398}
 AOF=${AOF:-no}
 MODULE=${MODULE:-$PWD/target/release/librl.so}
+MODULE_ARGS=${MODULE_ARGS:-cell-compat yes}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
     redis-server --port "$PORT" --bind 127.0.0.1 --dir "$out" --save '' --appendonly "$AOF" \
-    --loadmodule "$MODULE" cell-compat yes > "$out/server.log" 2>&1 &
+    --loadmodule "$MODULE" $MODULE_ARGS > "$out/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do redis-cli -p "$PORT" ping > /dev/null 2>&1 && break; sleep 0.2; done
 redis-benchmark -p "$PORT" -c 10 -n "$CALLS" -P 16 -r "$KEYSPACE" -q "$@" > /dev/null

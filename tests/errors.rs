@@ -63,7 +63,7 @@ fn each_argument_error_reaches_the_client() {
         (hit(&[b"05", b"60"]), "ERR limit must be an integer from 1 to 9223372036854775807"),
         (hit(&[b"10", b"60", b"COST", b"0"]), "ERR COST must be an integer from 1 to 9223372036854775807"),
         (hit(&[b"10", b"36501d"]), "ERR window must be a duration such as 60, 1500ms, 10s, 5m, 1h or 1d (from 1ms to 36500d)"),
-        (hit(&[b"10", b"60", b"ALGO", b"cell"]), "ERR ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY or GCRA"),
+        (hit(&[b"10", b"60", b"ALGO", b"cell"]), "ERR ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY, GCRA or LOG"),
         (hit(&[b"10", b"60", b"BURST", b"5"]), "ERR BURST applies to ALGO TOKEN, LEAKY and GCRA only"),
         (hit(&[b"10", b"60", b"ALGO", b"GCRA", b"BURST", b"0"]), "ERR BURST must be an integer from 1 to 9223372036854775807"),
         (hit(&[b"1", b"36500d", b"ALGO", b"GCRA", b"BURST", b"2"]), "ERR BURST is too large for this rate: BURST × window / limit must be at most 36500d"),

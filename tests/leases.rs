@@ -72,17 +72,10 @@ fn digest(con: &mut Connection) -> String {
 }
 
 /// A server on a clock frozen at a whole second, and a connection that sees it.
-///
-/// Valkey's command-time snapshot of a frozen clock runs up to a millisecond ahead of it, by a
-/// different amount at each command: there, times answered may be 1 ms longer than the exact
-/// ones, and the instant a lease expires may still read as just before it. `slack` is that
-/// millisecond (0 on Redis). The exact boundaries are the property tests' (in
-/// core/src/leases/tests.rs, with a simulated clock).
 struct Frozen {
     _server: Server,
     clock: Clock,
     con: Connection,
-    slack: i64,
     /// The instant the clock was frozen at, in ms.
     start: i64,
 }
@@ -96,59 +89,31 @@ impl Frozen {
         let start = states::now_us() / 1_000_000 * 1_000_000;
         clock.freeze(start);
         clock.wait_seen(&mut con);
-        let slack = i64::from(server.version().0 == "valkey");
         Frozen {
             _server: server,
             clock,
             con,
-            slack,
             start: (start / 1000) as i64,
         }
     }
 
-    /// Moves the clock by `ms` and waits until the server reads it. Valkey reads the clock
-    /// once per event loop turn, and `Clock::wait_seen` allows a few ms either way: a step of
-    /// 1 ms needs this closer look.
+    /// Moves the clock by `ms` and waits until the server reads it.
     fn advance(&mut self, ms: i64) {
         self.clock.advance(ms * 1000);
-        let expected = self.clock.expected();
-        let con = &mut self.con;
-        let seen = wait_until(5, || {
-            let (secs, micros): (u64, u64) = redis::cmd("TIME").query(con).expect("TIME");
-            let seen = secs * 1_000_000 + micros;
-            (expected..expected + 1_000).contains(&seen)
-        });
-        assert!(seen, "the server did not see the clock at {expected}");
-    }
-
-    /// Moves the clock by `ms` and past the slack: to an instant certainly at or after the
-    /// one `ms` away.
-    fn advance_past(&mut self, ms: i64) {
-        self.advance(ms + self.slack);
-    }
-
-    /// A time in ms, exact up to the slack.
-    fn assert_ms(&self, actual: i64, expected: i64, what: &str) {
-        assert!(
-            (expected..=expected + self.slack).contains(&actual),
-            "{what}: {actual} ms, expected {expected}"
-        );
-    }
-
-    /// An answer: its first three fields exact, its times up to the slack.
-    fn assert_answer(&self, answer: &Answer, expected: [i64; 5]) {
-        assert_eq!(answer.fields[..3], expected[..3], "{answer:?}");
-        assert_eq!(answer.id.is_some(), expected[0] == 1, "{answer:?}");
-        for i in [3, 4] {
-            match expected[i] {
-                -1 | 0 => assert_eq!(answer.fields[i], expected[i], "{answer:?}"),
-                ms => self.assert_ms(answer.fields[i], ms, &format!("{answer:?}")),
-            }
-        }
+        self.clock.wait_seen(&mut self.con);
     }
 
     fn acquire(&mut self, key: &str, limit: u64, lease: &str, options: &[&str]) -> Answer {
         acquire(&mut self.con, key, limit, lease, options)
+    }
+
+    fn pttl(&mut self, key: &str) -> i64 {
+        pttl(&mut self.con, key)
+    }
+
+    /// PEXPIRETIME, in ms after the instant the clock was frozen at.
+    fn expires_after_start(&mut self, key: &str) -> i64 {
+        pexpiretime(&mut self.con, key.as_bytes()) - self.start
     }
 }
 
@@ -165,19 +130,25 @@ fn up_to_the_limit_then_denied_until_the_first_lease_expires() {
     }
     // The three leases expire 10, 11 and 12 s after the first; now is 3 s after it.
     let denied = s.acquire("jobs", 3, "10s", &[]);
-    s.assert_answer(&denied, [0, 3, 0, 7_000, 9_000]);
-    let ttl = pttl(&mut s.con, "jobs");
-    s.assert_ms(ttl, 9_000, "the key expires with the last lease");
+    assert_eq!(
+        denied,
+        Answer {
+            fields: [0, 3, 0, 7_000, 9_000],
+            id: None
+        }
+    );
+    assert_eq!(s.pttl("jobs"), 9_000, "the key expires with the last lease");
     let two = s.acquire("jobs", 3, "10s", &["COST", "2"]);
-    s.assert_answer(&two, [0, 3, 0, 8_000, 9_000]);
+    assert_eq!(two.fields, [0, 3, 0, 8_000, 9_000]);
     let never = s.acquire("jobs", 3, "10s", &["COST", "4"]);
-    s.assert_answer(&never, [0, 3, 0, -1, 9_000]);
+    assert_eq!(never.fields, [0, 3, 0, -1, 9_000]);
+    // 1 ms before the first lease expires, then at that instant.
     s.advance(6_999);
-    let almost = s.acquire("jobs", 3, "10s", &[]);
-    s.assert_answer(&almost, [0, 3, 0, 1, 2_001]);
-    s.advance_past(1);
+    assert_eq!(s.acquire("jobs", 3, "10s", &[]).fields, [0, 3, 0, 1, 2_001]);
+    s.advance(1);
     let admitted = s.acquire("jobs", 3, "10s", &[]);
     assert_eq!(admitted.fields, [1, 3, 0, 0, 10_000]);
+    assert!(admitted.id.is_some());
 }
 
 #[test]
@@ -187,19 +158,16 @@ fn leases_expire_by_themselves_and_the_key_with_the_last() {
     s.advance(1_000);
     let long = s.acquire("k", 2, "10s", &["ID", "long"]);
     assert_eq!(long.fields, [1, 2, 0, 0, 10_000]);
-    let expire_at = pexpiretime(&mut s.con, b"k");
-    s.assert_ms(expire_at, s.start + 11_000, "PEXPIRETIME");
+    assert_eq!(s.expires_after_start("k"), 11_000);
     // 5 s in, the short lease has gone: one unit free, two wait for the long one.
-    s.advance_past(4_000);
+    s.advance(4_000);
     let two = s.acquire("k", 2, "1s", &["COST", "2"]);
-    let left = 6_000 - s.slack;
-    s.assert_answer(&two, [0, 2, 1, left, left]);
+    assert_eq!(two.fields, [0, 2, 1, 6_000, 6_000]);
     assert_eq!(release(&mut s.con, "k", "short"), 0, "it expired");
-    // At its expiry instant (the slack is behind us already) the long lease frees its unit; a
-    // millisecond later the key is gone.
+    // At its expiry instant the long lease frees its unit; a millisecond later the key is gone.
     s.advance(6_000);
     assert_eq!(renew(&mut s.con, "k", "long", "10s"), 0);
-    s.advance_past(1);
+    s.advance(1);
     assert!(!exists(&mut s.con, "k"));
 }
 
@@ -209,15 +177,12 @@ fn renew_extends_a_held_lease() {
     s.acquire("k", 1, "5s", &["ID", "job"]);
     s.advance(4_000);
     assert_eq!(renew(&mut s.con, "k", "job", "5s"), 1);
-    let ttl = pttl(&mut s.con, "k");
-    s.assert_ms(ttl, 5_000, "PTTL");
-    let expire_at = pexpiretime(&mut s.con, b"k");
-    s.assert_ms(expire_at, s.start + 9_000, "PEXPIRETIME");
+    assert_eq!(s.pttl("k"), 5_000);
+    assert_eq!(s.expires_after_start("k"), 9_000);
     assert_eq!(renew(&mut s.con, "k", "someone-else", "5s"), 0);
     s.advance(4_999);
-    let almost = s.acquire("k", 1, "5s", &[]);
-    s.assert_answer(&almost, [0, 1, 0, 1, 1]);
-    s.advance_past(1);
+    assert_eq!(s.acquire("k", 1, "5s", &[]).fields, [0, 1, 0, 1, 1]);
+    s.advance(1);
     assert_eq!(
         renew(&mut s.con, "k", "job", "5s"),
         0,
@@ -879,13 +844,11 @@ fn a_step_back_of_the_clock_neither_frees_nor_extends() {
     // An hour back: both leases are held, with the time they had left.
     s.advance(-3_600_000);
     let denied = s.acquire("k", 2, "10s", &[]);
-    s.assert_answer(&denied, [0, 2, 0, 6_000, 10_000]);
-    let ttl = pttl(&mut s.con, "k");
-    s.assert_ms(ttl, 10_000, "the key's expiry moved back with them");
+    assert_eq!(denied.fields, [0, 2, 0, 6_000, 10_000]);
+    assert_eq!(s.pttl("k"), 10_000, "the key's expiry moved back with them");
     s.advance(5_999);
-    let almost = s.acquire("k", 2, "10s", &[]);
-    s.assert_answer(&almost, [0, 2, 0, 1, 4_001]);
-    s.advance_past(1);
+    assert_eq!(s.acquire("k", 2, "10s", &[]).fields, [0, 2, 0, 1, 4_001]);
+    s.advance(1);
     assert_eq!(s.acquire("k", 2, "10s", &[]).fields[..3], [1, 2, 0]);
 }
 

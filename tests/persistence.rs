@@ -204,7 +204,9 @@ fn memory_usage_counts_the_state() {
 #[test]
 fn an_aof_switched_on_at_run_time_receives_later_changes() {
     let dir = scratch_dir("aof-late");
-    let server = Server::start_with(Options::default(), &dir);
+    // Every write reaches the file before the kill below: with the default fsync policy the
+    // server may hold writes back while the first fsync runs.
+    let server = Server::start_with(Options::default().config("appendfsync", "always"), &dir);
     let mut con = server.conn();
     hit(&mut con, b"before", 5, "1h");
     let _: () = redis::cmd("CONFIG")

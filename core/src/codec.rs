@@ -13,7 +13,14 @@
 //! kind 1 (sliding): window_us | as_of_us | into_us | current | previous
 //! kind 2 (fixed):   window_us | as_of_us | into_us | count
 //! kind 3 (bucket):  window_us | limit    | burst   | as_of_us | drain_us | drain_frac
+//! kind 4 (log):     window_us | as_of_us | base_ms (i64) | count | entries...
+//! kind 5 (a change to a log, in effects only):
+//!                   at_us | shift_ms | expired | added | count after | total after
 //! ```
+//!
+//! A log's entries are its own compact form (see `engines::log`). A change to a log carries
+//! what a hit changed instead of the whole log, and what the log must hold after it, so that a
+//! replica that applies it can tell that it holds the same log.
 //!
 //! Version 1 (module 0.1) kept absolute instants instead of `as_of` and offsets:
 //!
@@ -31,7 +38,9 @@ use std::fmt;
 
 use crate::engines::bucket::Bucket;
 use crate::engines::fixed::Fixed;
+use crate::engines::log::{Log, LogEdit, LogFault};
 use crate::engines::sliding::Sliding;
+use crate::value::Value;
 use crate::{Invalid, Micros, State, MAX_INSTANT};
 
 const VERSION: u8 = 2;
@@ -39,6 +48,8 @@ const VERSION_1: u8 = 1;
 const KIND_SLIDING: u8 = 1;
 const KIND_FIXED: u8 = 2;
 const KIND_BUCKET: u8 = 3;
+const KIND_LOG: u8 = 4;
+const KIND_LOG_EDIT: u8 = 5;
 
 /// Room for the longest encoding.
 pub const MAX_LEN: usize = 2 + 6 * 8;
@@ -61,6 +72,7 @@ pub enum DecodeError {
     Kind(u8),
     Length,
     Invalid(Invalid),
+    Log(LogFault),
 }
 
 impl fmt::Display for DecodeError {
@@ -70,7 +82,111 @@ impl fmt::Display for DecodeError {
             DecodeError::Kind(k) => write!(f, "unknown state kind {k}"),
             DecodeError::Length => f.write_str("its length does not match its kind"),
             DecodeError::Invalid(why) => write!(f, "invalid state: {why}"),
+            DecodeError::Log(why) => write!(f, "invalid log: {why}"),
         }
+    }
+}
+
+/// What RL.SETSTATE may carry: a whole value, or a change to a log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Value(Value),
+    Edit {
+        edit: LogEdit,
+        /// What the log holds after the change: entries and units.
+        count: u64,
+        total: u64,
+    },
+}
+
+/// The byte form of any value (a state, or a log).
+pub fn encode_value(value: &Value) -> Vec<u8> {
+    match value {
+        Value::State(state) => encode(state).as_bytes().to_vec(),
+        Value::Log(log) => encode_log(log),
+    }
+}
+
+pub fn encode_log(log: &Log) -> Vec<u8> {
+    let (front, back) = log.entry_bytes();
+    let mut out = Vec::with_capacity(2 + 4 * 8 + front.len() + back.len());
+    out.extend_from_slice(&[VERSION, KIND_LOG]);
+    for word in [
+        log.window().as_micros(),
+        log.as_of().as_micros(),
+        log.base_ms() as u64,
+        log.len(),
+    ] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out.extend_from_slice(front);
+    out.extend_from_slice(back);
+    out
+}
+
+/// The effect of a change to a log that holds `count` entries and `total` units after it.
+pub fn encode_edit(edit: &LogEdit, count: u64, total: u64) -> Encoded {
+    let mut out = Encoded {
+        bytes: [0; MAX_LEN],
+        len: 2,
+    };
+    out.bytes[0] = VERSION;
+    out.bytes[1] = KIND_LOG_EDIT;
+    for word in [
+        edit.at.as_micros(),
+        edit.shift_ms,
+        edit.expired,
+        edit.added,
+        count,
+        total,
+    ] {
+        out.bytes[out.len..out.len + 8].copy_from_slice(&word.to_le_bytes());
+        out.len += 8;
+    }
+    out
+}
+
+/// A value: a state (see `decode`) or a log, checked with the one rule.
+pub fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
+    match bytes {
+        [VERSION, KIND_LOG, rest @ ..] => {
+            let (header, entries) = rest.split_at_checked(32).ok_or(DecodeError::Length)?;
+            let [window, as_of, base_ms, count] = words(header)?;
+            let log = Log::from_parts(
+                Micros::from_micros(window),
+                Micros::from_micros(as_of),
+                base_ms as i64,
+                count,
+                entries,
+            )
+            .map_err(DecodeError::Log)?;
+            Ok(Value::Log(log))
+        }
+        _ => decode(bytes).map(Value::State),
+    }
+}
+
+/// What RL.SETSTATE carries.
+pub fn decode_effect(bytes: &[u8]) -> Result<Effect, DecodeError> {
+    match bytes {
+        [VERSION, KIND_LOG_EDIT, rest @ ..] => {
+            let [at, shift_ms, expired, added, count, total] = words(rest)?;
+            let at = Micros::from_micros(at);
+            if at > MAX_INSTANT {
+                return Err(DecodeError::Log(LogFault::AsOf));
+            }
+            Ok(Effect::Edit {
+                edit: LogEdit {
+                    at,
+                    shift_ms,
+                    expired,
+                    added,
+                },
+                count,
+                total,
+            })
+        }
+        _ => decode_value(bytes).map(Effect::Value),
     }
 }
 
@@ -126,6 +242,9 @@ pub fn decode(bytes: &[u8]) -> Result<State, DecodeError> {
         return Err(DecodeError::Length);
     };
     let state = match *version {
+        VERSION if *kind == KIND_LOG || *kind == KIND_LOG_EDIT => {
+            return Err(DecodeError::Kind(*kind))
+        }
         VERSION => decode_v2(*kind, fields)?,
         VERSION_1 => decode_v1(*kind, fields)?,
         other => return Err(DecodeError::Version(other)),
@@ -170,8 +289,11 @@ fn decode_v2(kind: u8, fields: &[u8]) -> Result<State, DecodeError> {
     })
 }
 
+/// Version 1 states: every state module 0.1 accepted loads, as the nearest valid state. A
+/// state that held nothing (0.1 kept those when RESTORE gave them) loads as one that lapsed in
+/// 1970: it weighs on no decision, and the next hit replaces it.
 fn decode_v1(kind: u8, fields: &[u8]) -> Result<State, DecodeError> {
-    Ok(match kind {
+    let state = match kind {
         KIND_SLIDING => {
             let [window, start, current, previous] = words(fields)?;
             State::Sliding(Sliding {
@@ -202,13 +324,28 @@ fn decode_v1(kind: u8, fields: &[u8]) -> Result<State, DecodeError> {
             )?
         }
         other => return Err(DecodeError::Kind(other)),
+    };
+    Ok(match state.validate() {
+        Err(Invalid::Empty) => lapsed(),
+        _ => state,
     })
 }
 
-/// A version 1 bucket, dated at the earliest instant its TAT allows: the instant it was full.
-/// Version 1 could write a TAT past its own bound (the level capped at the burst, the fill
-/// started from the uncapped TAT); such a bucket is read as full at the latest instant allowed,
-/// so that data written then still loads.
+/// A state that lapsed in 1970: one unit in a millisecond window of the epoch.
+fn lapsed() -> State {
+    State::Sliding(Sliding {
+        window: crate::MIN_WINDOW,
+        as_of: Micros::ZERO,
+        into: Micros::ZERO,
+        current: 1,
+        previous: 0,
+    })
+}
+
+/// A version 1 bucket, dated at the instant it was full (rounded down to a microsecond, so
+/// that a bucket draining in less than one keeps its level). Version 1 could write a TAT past
+/// its own bound, or a level past its burst; such a bucket is read as full at the latest
+/// instant allowed, so that data written then still loads.
 fn bucket_from_tat(
     window: Micros,
     limit: u64,
@@ -221,9 +358,7 @@ fn bucket_from_tat(
     }
     let capacity = u128::from(burst) * window.wide();
     let tat_scaled = tat.wide() * u128::from(limit) + u128::from(tat_frac);
-    let full_at = tat_scaled
-        .saturating_sub(capacity)
-        .div_ceil(u128::from(limit));
+    let full_at = tat_scaled.saturating_sub(capacity) / u128::from(limit);
     let as_of = u64::try_from(full_at)
         .unwrap_or(u64::MAX)
         .min(MAX_INSTANT.as_micros());

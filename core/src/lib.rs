@@ -2,15 +2,16 @@
 //! module API, so nothing here can touch the server.
 //!
 //! - `params`: what a request asks for (algorithm, rate, capacity, cost), validated once.
-//! - `engines`: the mathematics, one file per engine, each a pure function of (stored state,
-//!   parameters, now) returning the decision and the state to store. Three engines serve the
-//!   five algorithms: the sliding window counter, the fixed window counter, and GCRA, which is
-//!   also the token bucket and the leaky bucket.
+//! - `engines`: the mathematics, one file per engine, each a pure function of (stored value,
+//!   parameters, now) returning the decision and what to store. Four engines serve the six
+//!   algorithms: the sliding window counter, the fixed window counter, GCRA (which is also the
+//!   token bucket and the leaky bucket) and the exact log.
 //! - `decide`: one request against one key (the engines, plus what happens when a key's state
 //!   was written for other parameters or is dated later than the clock); `multi`: one request
 //!   against several keys, all or nothing.
-//! - `state`: the per-key state and the one rule of what a valid state is; `codec`: its byte
-//!   form for RDB, AOF and replication.
+//! - `state`: the fixed-size per-key state and the one rule of what a valid state is; `value`:
+//!   what a key holds (a state, or a log) and what a decision writes; `codec`: the byte form
+//!   for RDB, AOF and replication.
 //! - `parse`: command arguments to parameters, with every error text.
 //! - `leases`: concurrency leases (RL.ACQUIRE, RL.RELEASE, RL.RENEW), their state and its
 //!   byte form.
@@ -30,14 +31,17 @@ mod params;
 pub mod parse;
 mod state;
 mod time;
+pub mod value;
 
 pub use decide::{decide, Outcome};
 pub use decision::{Decision, Retry};
+pub use engines::log::{Log, LogEdit};
 pub use params::{
     drains_in_time, Algorithm, ParamError, Params, MAX_INSTANT, MAX_LIMIT, MAX_WINDOW, MIN_WINDOW,
 };
 pub use state::{Invalid, State};
 pub use time::Micros;
+pub use value::{Held, Value, Write};
 
 #[cfg(any(test, feature = "strategies"))]
 pub mod strategies;

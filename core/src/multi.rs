@@ -6,7 +6,8 @@
 
 use crate::bounded::Bounded;
 use crate::parse::MAX_KEYS;
-use crate::{decide, Decision, Micros, Params, Retry, State};
+use crate::value::{Held, Write};
+use crate::{decide, Decision, Micros, Params, Retry};
 
 /// What one request against several limits leaves behind.
 pub struct MultiOutcome {
@@ -15,34 +16,30 @@ pub struct MultiOutcome {
     /// The index of the limit that decided it.
     pub deciding: usize,
     /// What to store at each key, in the limits' order.
-    pub to_store: Bounded<Option<State>, MAX_KEYS>,
+    pub to_store: Bounded<Option<Write>, MAX_KEYS>,
 }
 
-/// Decides one request against `limits[i]` on a key holding `states[i]`. `None` when there
-/// are no limits, or not one state per limit.
-pub fn decide_all(
-    states: &[Option<State>],
-    limits: &[Params],
-    now: Micros,
-) -> Option<MultiOutcome> {
-    if states.len() != limits.len() || limits.len() > MAX_KEYS {
+/// Decides one request against `limits[i]` on a key holding `held[i]`. `None` when there are
+/// no limits, or not one value per limit.
+pub fn decide_all(held: &[Option<Held>], limits: &[Params], now: Micros) -> Option<MultiOutcome> {
+    if held.len() != limits.len() || limits.len() > MAX_KEYS {
         return None;
     }
     let mut outcomes: Bounded<crate::Outcome, MAX_KEYS> = Bounded::new();
-    for (state, params) in states.iter().zip(limits) {
-        outcomes.push(decide(state.as_ref(), params, now)).ok()?;
+    for (value, params) in held.iter().zip(limits) {
+        outcomes.push(decide(*value, params, now)).ok()?;
     }
     let admitted = outcomes.as_slice().iter().all(|o| o.decision.allowed);
     let mut to_store = Bounded::new();
     let mut decisions: Bounded<Decision, MAX_KEYS> = Bounded::new();
-    for ((outcome, state), params) in outcomes.as_slice().iter().zip(states).zip(limits) {
+    for ((outcome, value), params) in outcomes.as_slice().iter().zip(held).zip(limits) {
         let (store, decision) = if admitted {
-            (outcome.to_store(), outcome.decision)
+            (outcome.clone().to_store(), outcome.decision)
         } else if outcome.decision.allowed {
-            let standing = decide(state.as_ref(), &params.with_cost(0), now).decision;
-            (outcome.reshaped, standing)
+            let standing = decide(*value, &params.with_cost(0), now).decision;
+            (outcome.reshaped.clone(), standing)
         } else {
-            (outcome.reshaped, outcome.decision)
+            (outcome.reshaped.clone(), outcome.decision)
         };
         to_store.push(store).ok()?;
         decisions.push(decision).ok()?;

@@ -22,16 +22,18 @@ pub enum Algorithm {
     Token,
     Leaky,
     Gcra,
+    Log,
 }
 
 impl Algorithm {
     /// Every algorithm, in the order they are listed to users.
-    pub const ALL: [Algorithm; 5] = [
+    pub const ALL: [Algorithm; 6] = [
         Algorithm::Sliding,
         Algorithm::Fixed,
         Algorithm::Token,
         Algorithm::Leaky,
         Algorithm::Gcra,
+        Algorithm::Log,
     ];
 
     /// The name commands take (`ALGO GCRA`); `rl.default-algorithm` takes it in lower case.
@@ -42,6 +44,7 @@ impl Algorithm {
             Algorithm::Token => "TOKEN",
             Algorithm::Leaky => "LEAKY",
             Algorithm::Gcra => "GCRA",
+            Algorithm::Log => "LOG",
         }
     }
 

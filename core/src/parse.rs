@@ -8,11 +8,34 @@
 use std::fmt;
 
 use crate::bounded::Bounded;
-use crate::leases::{LeaseId, LeaseParamError, LeaseParams, MAX_HELD, MAX_ID_LEN};
+use crate::leases::{
+    LeaseId, LeaseParamError, LeaseParams, DEFAULT_MAX_HELD, MAX_HELD, MAX_ID_LEN,
+};
 use crate::{Algorithm, Micros, ParamError, Params, MAX_LIMIT, MAX_WINDOW, MIN_WINDOW};
 
 /// The most limits one RL.MHIT call may check.
 pub const MAX_KEYS: usize = 64;
+
+/// What the server's configuration adds to a command's arguments.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// The algorithm of a limit that names none (`rl.default-algorithm`).
+    pub default_algorithm: Algorithm,
+    /// The most entries an ALGO LOG key may need (`rl.log-max-entries`).
+    pub log_max_entries: u64,
+    /// The most leases a key may hold, so the largest RL.ACQUIRE limit (`rl.lease-max-held`).
+    pub lease_max_held: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            default_algorithm: Algorithm::Sliding,
+            log_max_entries: 10_000,
+            lease_max_held: DEFAULT_MAX_HELD,
+        }
+    }
+}
 
 /// Why the arguments were refused. Displayed, it is the error reply after `ERR `.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +62,11 @@ pub enum ArgError {
     },
     OutsideClause(&'static str),
     RepeatedKey,
+    /// ALGO LOG could need more entries than `rl.log-max-entries`.
+    LogTooLong {
+        needs: u64,
+        max: u64,
+    },
     MaxBurst,
     Count,
     Period,
@@ -90,6 +118,11 @@ impl fmt::Display for ArgError {
                 write!(f, "{option} must follow the LIMIT clause it applies to")
             }
             ArgError::RepeatedKey => f.write_str("RL.MHIT keys must be distinct"),
+            ArgError::LogTooLong { needs, max } => write!(
+                f,
+                "ALGO LOG keeps an entry per millisecond with admissions in the window, up to \
+                 {needs} for this limit and window, more than rl.log-max-entries ({max})"
+            ),
             ArgError::MaxBurst => {
                 write!(
                     f,
@@ -166,20 +199,32 @@ impl Options {
         limit: u64,
         window: Micros,
         cost: u64,
-        default: Algorithm,
+        settings: &Settings,
     ) -> Result<Params, ArgError> {
-        let algorithm = self.algorithm.unwrap_or(default);
-        Params::new(algorithm, limit, window, self.burst, cost).map_err(limit_error)
+        let algorithm = self.algorithm.unwrap_or(settings.default_algorithm);
+        let params =
+            Params::new(algorithm, limit, window, self.burst, cost).map_err(limit_error)?;
+        if algorithm == Algorithm::Log {
+            // At most one entry per millisecond, and each holds at least one unit.
+            let needs = limit.min(window.as_micros() / 1000);
+            if needs > settings.log_max_entries {
+                return Err(ArgError::LogTooLong {
+                    needs,
+                    max: settings.log_max_entries,
+                });
+            }
+        }
+        Ok(params)
     }
 }
 
 /// `limit window [COST n] [ALGO a] [BURST n]`: the arguments of RL.HIT and RL.PEEK after the
-/// key. `default` is the algorithm when ALGO is not given.
+/// key.
 pub fn hit_params<'a>(
     limit: &[u8],
     window: &[u8],
     options: impl IntoIterator<Item = &'a [u8]>,
-    default: Algorithm,
+    settings: &Settings,
 ) -> Result<Params, ArgError> {
     let limit = count(limit).ok_or(ArgError::Limit)?;
     let window = duration(window).ok_or(ArgError::Window)?;
@@ -195,7 +240,7 @@ pub fn hit_params<'a>(
             return Err(unknown(name, "COST, ALGO or BURST"));
         }
     }
-    limit_options.params(limit, window, cost.unwrap_or(1), default)
+    limit_options.params(limit, window, cost.unwrap_or(1), settings)
 }
 
 /// RL.MHIT's numkeys, given how many arguments follow it.
@@ -214,7 +259,7 @@ pub type Limits = Bounded<Params, MAX_KEYS>;
 pub fn mhit_params<'a>(
     keys: usize,
     tokens: impl IntoIterator<Item = &'a [u8]>,
-    default: Algorithm,
+    settings: &Settings,
 ) -> Result<Limits, ArgError> {
     let mut clauses: Bounded<(u64, Micros, Options), MAX_KEYS> = Bounded::new();
     let too_many = ArgError::ClauseCount {
@@ -262,7 +307,7 @@ pub fn mhit_params<'a>(
     let cost = cost.unwrap_or(1);
     let mut limits = Limits::new();
     for (limit, window, options) in clauses.as_slice() {
-        let params = options.params(*limit, *window, cost, default)?;
+        let params = options.params(*limit, *window, cost, settings)?;
         limits.push(params).map_err(|_| too_many.clone())?;
     }
     Ok(limits)
@@ -292,15 +337,15 @@ pub fn cell_params(
     Params::new(Algorithm::Gcra, limit, window, Some(burst), cost).map_err(cell_error)
 }
 
-/// RL.ACQUIRE's `limit lease [COST n] [ID id]`, on a server where a key may hold at most
-/// `max_held` leases (`rl.lease-max-held`). The id is `None` when the server is to make one.
+/// RL.ACQUIRE's `limit lease [COST n] [ID id]`; a key may hold at most
+/// `settings.lease_max_held` leases. The id is `None` when the server is to make one.
 pub fn acquire_params<'a>(
     limit: &[u8],
     lease: &[u8],
     options: impl IntoIterator<Item = &'a [u8]>,
-    max_held: u64,
+    settings: &Settings,
 ) -> Result<(LeaseParams, Option<LeaseId>), ArgError> {
-    let max_held = max_held.clamp(1, MAX_HELD);
+    let max_held = settings.lease_max_held.clamp(1, MAX_HELD);
     let limit = count(limit)
         .filter(|n| *n <= max_held)
         .ok_or(ArgError::LeaseLimit(max_held))?;

@@ -176,13 +176,15 @@ impl State {
         }
     }
 
-    /// A state for `params` with `used` units consumed at `now` (at most the capacity).
+    /// A state for `params` with `used` units consumed at `now` (at most the capacity). ALGO
+    /// LOG keeps a log, not a state (see `engines::log::Log::seeded`): it gets a bucket here,
+    /// which `decide` never asks for.
     pub(crate) fn seeded(params: &Params, used: u64, now: Micros) -> State {
         let used = used.min(params.capacity());
         match params.algorithm {
             Algorithm::Sliding => State::Sliding(Sliding::seeded(params, used, now)),
             Algorithm::Fixed => State::Fixed(Fixed::seeded(params, used, now)),
-            Algorithm::Token | Algorithm::Leaky | Algorithm::Gcra => {
+            Algorithm::Token | Algorithm::Leaky | Algorithm::Gcra | Algorithm::Log => {
                 State::Bucket(Bucket::seeded(params, used, now))
             }
         }

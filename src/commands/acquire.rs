@@ -62,8 +62,8 @@ fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
         return Err(CommandError::Arity);
     };
     let options = options.iter().map(|a| a.bytes());
-    let max_held = config::lease_max_held();
-    let (params, given) = parse::acquire_params(limit.bytes(), lease.bytes(), options, max_held)?;
+    let settings = config::settings();
+    let (params, given) = parse::acquire_params(limit.bytes(), lease.bytes(), options, &settings)?;
     let key = Key::open(ctx, (*key).into(), Access::Write);
     let stored = leases::read(&key)?;
     let now = ctx.now();

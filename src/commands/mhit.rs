@@ -8,7 +8,7 @@
 use rl_core::bounded::Bounded;
 use rl_core::multi::decide_all;
 use rl_core::parse::{self, ArgError, Limits, MAX_KEYS};
-use rl_core::State;
+use rl_core::Held;
 
 use super::declaration::{
     arg, ArgDoc, ArgType, Command, Keys, ALGO, BURST, COST, LIMIT, READ_UPDATE, WINDOW,
@@ -68,29 +68,34 @@ fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
     };
     let limits = parse_limits(*numkeys, rest)?;
     let limits = limits.as_slice();
-    let mut keys: Bounded<(Key, Stored), MAX_KEYS> = Bounded::new();
-    let mut states: Bounded<Option<State>, MAX_KEYS> = Bounded::new();
+    let mut keys: Bounded<Key, MAX_KEYS> = Bounded::new();
     for name in rest.iter().take(limits.len()) {
-        let key = Key::open(ctx, (*name).into(), Access::Write);
-        let stored = store::read(&key)?;
-        // Both lists hold one entry per limit, and there are at most MAX_KEYS limits.
-        states.push(stored.state()).map_err(|_| too_many())?;
-        keys.push((key, stored)).map_err(|_| too_many())?;
+        // One key per limit, and there are at most MAX_KEYS limits.
+        keys.push(Key::open(ctx, (*name).into(), Access::Write))
+            .map_err(|_| too_many())?;
     }
-    let outcome = decide_all(states.as_slice(), limits, ctx.now()).ok_or_else(too_many)?;
-    // Every state is checked before any is stored, so that a refusal leaves all keys as they
-    // were.
-    for state in outcome.to_store.as_slice().iter().flatten() {
-        store::check(state)?;
+    let mut stored: Bounded<Stored, MAX_KEYS> = Bounded::new();
+    let mut held: Bounded<Option<Held>, MAX_KEYS> = Bounded::new();
+    for key in keys.as_slice() {
+        let value = store::read(key)?;
+        held.push(value.held()).map_err(|_| too_many())?;
+        stored.push(value).map_err(|_| too_many())?;
     }
-    for ((key, stored), state) in keys.as_slice().iter().zip(outcome.to_store.as_slice()) {
-        if let Some(state) = state {
-            store::write(key, stored, *state, notify::MULTI_HIT)?;
+    let outcome = decide_all(held.as_slice(), limits, ctx.now()).ok_or_else(too_many)?;
+    // Everything is checked before anything is stored, so that a refusal leaves all keys as
+    // they were.
+    for write in outcome.to_store.as_slice().iter().flatten() {
+        store::check(write)?;
+    }
+    let writes = outcome.to_store.as_slice().iter();
+    for ((key, stored), write) in keys.as_slice().iter().zip(stored.as_slice()).zip(writes) {
+        if let Some(write) = write {
+            store::write(key, stored, write.clone(), notify::MULTI_HIT)?;
         }
     }
     metrics::record(outcome.decision.allowed);
     if !outcome.decision.allowed {
-        if let Some((key, _)) = keys.as_slice().get(outcome.deciding) {
+        if let Some(key) = keys.as_slice().get(outcome.deciding) {
             notify::denied(ctx, key.name());
         }
     }
@@ -123,5 +128,5 @@ fn parse_limits(numkeys: Arg, rest: &[Arg]) -> Result<Limits, ArgError> {
         }
     }
     let tokens = tokens.iter().map(|s| s.bytes());
-    parse::mhit_params(count, tokens, config::default_algorithm())
+    parse::mhit_params(count, tokens, &config::settings())
 }

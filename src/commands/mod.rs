@@ -46,6 +46,8 @@ pub enum CommandError {
     WrongType,
     /// RL.SETSTATE's state does not decode.
     InvalidState(DecodeError),
+    /// RL.SETSTATE's change to a log does not fit the log the key holds.
+    NotThisLog,
     /// RL.SETLEASES's state does not decode.
     InvalidLeases(lease_codec::DecodeError),
     /// The limiter produced a state the module may not store: a bug, refused before anything
@@ -84,6 +86,10 @@ impl std::fmt::Display for CommandError {
                 "ERR internal error in the rl module: refused to store a state ({why})"
             ),
             CommandError::Panicked => f.write_str("ERR internal error in the rl module"),
+            CommandError::NotThisLog => f.write_str(
+                "ERR the change to a log does not fit the log this key holds (RL.SETSTATE \
+                 replays what RL commands write to replicas and the AOF)",
+            ),
         }
     }
 }
@@ -165,8 +171,8 @@ fn key_and_limit<'a>(args: &'a [Arg<'a>]) -> Result<(Name<'a>, Params), CommandE
         return Err(CommandError::Arity);
     };
     let options = options.iter().map(|a| a.bytes());
-    let default = config::default_algorithm();
-    let params = parse::hit_params(limit.bytes(), window.bytes(), options, default)?;
+    let default = config::settings();
+    let params = parse::hit_params(limit.bytes(), window.bytes(), options, &default)?;
     Ok(((*key).into(), params))
 }
 
@@ -175,14 +181,15 @@ fn key_and_limit<'a>(args: &'a [Arg<'a>]) -> Result<(Name<'a>, Params), CommandE
 fn hit_key(ctx: Ctx, name: Name, params: &Params, event: &CStr) -> Result<Decision, CommandError> {
     let key = Key::open(ctx, name, Access::Write);
     let stored = store::read(&key)?;
-    let outcome = decide(stored.state().as_ref(), params, ctx.now());
-    if let Some(state) = outcome.to_store() {
-        store::write(&key, &stored, state, event)?;
+    let outcome = decide(stored.held(), params, ctx.now());
+    let decision = outcome.decision;
+    if let Some(write) = outcome.to_store() {
+        store::write(&key, &stored, write, event)?;
     }
-    if !outcome.decision.allowed {
+    if !decision.allowed {
         notify::denied(ctx, name);
     }
-    Ok(outcome.decision)
+    Ok(decision)
 }
 
 #[cfg(test)]

@@ -30,6 +30,6 @@ fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
     let (key, params) = super::key_and_limit(args)?;
     let key = Key::open(ctx, key, Access::Read);
     let stored = store::read(&key)?;
-    let outcome = decide(stored.state().as_ref(), &params, ctx.now());
+    let outcome = decide(stored.held(), &params, ctx.now());
     Ok(Reply::Decision(outcome.decision))
 }

@@ -11,7 +11,7 @@ use super::declaration::{arg, ArgType, Command, Keys, OVERWRITE};
 use super::{CommandError, Reply};
 use crate::redis::context::{Arg, Ctx};
 use crate::redis::key::{Access, Key};
-use crate::redis::store;
+use crate::redis::store::{self, NotApplied};
 
 pub const COMMAND: Command = Command {
     name: c"rl.setstate",
@@ -39,9 +39,12 @@ fn run<'a>(ctx: Ctx<'a>, args: &'a [Arg<'a>]) -> Result<Reply, CommandError> {
     let [_, key, state] = args else {
         return Err(CommandError::Arity);
     };
-    let state = codec::decode(state.bytes()).map_err(CommandError::InvalidState)?;
+    let effect = codec::decode_effect(state.bytes()).map_err(CommandError::InvalidState)?;
     let key = Key::open(ctx, (*key).into(), Access::Write);
     let stored = store::read(&key)?;
-    store::apply(&key, &stored, state, ctx.is_replayed())?;
-    Ok(Reply::Ok)
+    match store::apply(&key, &stored, effect, ctx.is_replayed()) {
+        Ok(()) => Ok(Reply::Ok),
+        Err(NotApplied::Unstorable(e)) => Err(e.into()),
+        Err(NotApplied::NotThisLog) => Err(CommandError::NotThisLog),
+    }
 }

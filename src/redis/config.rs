@@ -5,12 +5,14 @@
 //! - `rl.cell-compat` (`yes`/`no`, default `no`): registers `CL.THROTTLE`. Read once at load,
 //!   since commands can only be registered then.
 //!
-//! - `rl.notify-denied` (`yes`/`no`, default `no`): a denied request publishes the keyspace
-//!   event `rl.denied` (module class); `CONFIG SET` changes it at run time.
-//!
-//! - `rl.lease-max-held` (1 to 1000000, default 10000): the most leases a key may hold, so
+//! - `rl.log-max-entries` (1 to 16,777,216, default 10,000): the most entries an ALGO LOG key
+//!   may need; a LOG limit that could need more is refused. `CONFIG SET` changes it at run
+//!   time (keys already holding more keep them).
+//! - `rl.lease-max-held` (1 to 1,000,000, default 10,000): the most leases a key may hold, so
 //!   the largest RL.ACQUIRE limit; `CONFIG SET` changes it at run time (keys already holding
 //!   more keep them until they expire or are released).
+//! - `rl.notify-denied` (`yes`/`no`, default `no`): a denied request publishes the keyspace
+//!   event `rl.denied` (module class); `CONFIG SET` changes it at run time.
 //!
 //! All of them may also be given as module arguments, `loadmodule librl.so cell-compat yes`, which
 //! set their starting values; a config line (`rl.cell-compat yes` after the loadmodule line,
@@ -32,6 +34,10 @@ static DEFAULT_ALGORITHM: AtomicUsize = AtomicUsize::new(0);
 static CELL_COMPAT: AtomicBool = AtomicBool::new(false);
 static NOTIFY_DENIED: AtomicBool = AtomicBool::new(false);
 static LEASE_MAX_HELD: AtomicU64 = AtomicU64::new(DEFAULT_MAX_HELD);
+static LOG_MAX_ENTRIES: AtomicU64 = AtomicU64::new(LOG_MAX_ENTRIES_DEFAULT);
+
+/// The most entries an ALGO LOG key may need, by default: 10,000 entries of a few bytes.
+const LOG_MAX_ENTRIES_DEFAULT: u64 = 10_000;
 
 /// The algorithm of a limit that names none.
 pub fn default_algorithm() -> Algorithm {
@@ -42,6 +48,15 @@ pub fn default_algorithm() -> Algorithm {
         .unwrap_or(Algorithm::Sliding)
 }
 
+/// What the configuration adds to every command's arguments.
+pub fn settings() -> parse::Settings {
+    parse::Settings {
+        default_algorithm: default_algorithm(),
+        log_max_entries: LOG_MAX_ENTRIES.load(Ordering::Relaxed),
+        lease_max_held: LEASE_MAX_HELD.load(Ordering::Relaxed),
+    }
+}
+
 pub fn cell_compat() -> bool {
     CELL_COMPAT.load(Ordering::Relaxed)
 }
@@ -50,17 +65,13 @@ pub fn notify_denied() -> bool {
     NOTIFY_DENIED.load(Ordering::Relaxed)
 }
 
-/// The most leases a key may hold: the largest RL.ACQUIRE limit.
-pub fn lease_max_held() -> u64 {
-    LEASE_MAX_HELD.load(Ordering::Relaxed)
-}
-
 /// Reads the module arguments, registers the configs and applies the server's config lines.
 pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
     let Starting {
         algorithm,
         cell,
         notify_denied,
+        log_max_entries,
         lease_max_held,
     } = starting_values(module_args)?;
     let names: Vec<CString> = Algorithm::ALL
@@ -81,6 +92,12 @@ pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
         raw::REDISMODULE_CONFIG_IMMUTABLE,
         Some(get_cell_compat),
         Some(set_cell_compat),
+    ) && ctx.register_numeric_config(
+        c"log-max-entries",
+        log_max_entries as i64,
+        (1, rl_core::engines::log::MAX_ENTRIES as i64),
+        Some(get_log_max_entries),
+        Some(set_log_max_entries),
     ) && ctx.register_bool_config(
         c"notify-denied",
         notify_denied,
@@ -90,7 +107,6 @@ pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
     ) && ctx.register_numeric_config(
         c"lease-max-held",
         lease_max_held as i64,
-        raw::REDISMODULE_CONFIG_DEFAULT,
         (1, MAX_HELD as i64),
         Some(get_lease_max_held),
         Some(set_lease_max_held),
@@ -109,6 +125,7 @@ struct Starting {
     algorithm: usize,
     cell: bool,
     notify_denied: bool,
+    log_max_entries: u64,
     lease_max_held: u64,
 }
 
@@ -118,13 +135,14 @@ impl Default for Starting {
             algorithm: 0,
             cell: false,
             notify_denied: false,
+            log_max_entries: LOG_MAX_ENTRIES_DEFAULT,
             lease_max_held: DEFAULT_MAX_HELD,
         }
     }
 }
 
 /// `name value` pairs: `default-algorithm <algorithm>`, `cell-compat yes|no`,
-/// `notify-denied yes|no`, `lease-max-held <n>`.
+/// `notify-denied yes|no`, `log-max-entries <n>`, `lease-max-held <n>`.
 fn starting_values(module_args: &[&[u8]]) -> Result<Starting, String> {
     let mut starting = Starting::default();
     let mut rest = module_args;
@@ -142,6 +160,10 @@ fn starting_values(module_args: &[&[u8]]) -> Result<Starting, String> {
             starting.cell = yes_or_no("cell-compat", value)?;
         } else if name.eq_ignore_ascii_case(b"notify-denied") {
             starting.notify_denied = yes_or_no("notify-denied", value)?;
+        } else if name.eq_ignore_ascii_case(b"log-max-entries") {
+            starting.log_max_entries = parse::integer(value)
+                .filter(|n| (1..=rl_core::engines::log::MAX_ENTRIES).contains(n))
+                .ok_or("module argument log-max-entries must be an integer from 1 to 16777216")?;
         } else if name.eq_ignore_ascii_case(b"lease-max-held") {
             starting.lease_max_held = parse::integer(value)
                 .filter(|n| (1..=MAX_HELD).contains(n))
@@ -151,7 +173,7 @@ fn starting_values(module_args: &[&[u8]]) -> Result<Starting, String> {
         } else {
             return Err(format!(
                 "unknown module argument {}, expected default-algorithm, cell-compat, \
-                 notify-denied or lease-max-held",
+                 notify-denied, log-max-entries or lease-max-held",
                 shown(name)
             ));
         }
@@ -219,6 +241,21 @@ unsafe extern "C" fn set_notify_denied(
     raw::REDISMODULE_OK as c_int
 }
 
+unsafe extern "C" fn get_log_max_entries(_name: *const c_char, _privdata: *mut c_void) -> i64 {
+    LOG_MAX_ENTRIES.load(Ordering::Relaxed) as i64
+}
+
+unsafe extern "C" fn set_log_max_entries(
+    _name: *const c_char,
+    value: i64,
+    _privdata: *mut c_void,
+    _err: *mut RString,
+) -> c_int {
+    // The server keeps the value within the registered bounds.
+    LOG_MAX_ENTRIES.store(value.max(1) as u64, Ordering::Relaxed);
+    raw::REDISMODULE_OK as c_int
+}
+
 unsafe extern "C" fn get_lease_max_held(_name: *const c_char, _privdata: *mut c_void) -> i64 {
     LEASE_MAX_HELD.load(Ordering::Relaxed) as i64
 }
@@ -230,11 +267,6 @@ unsafe extern "C" fn set_lease_max_held(
     _err: *mut RString,
 ) -> c_int {
     // The server keeps the value within the registered bounds.
-    match u64::try_from(value) {
-        Ok(n) if (1..=MAX_HELD).contains(&n) => {
-            LEASE_MAX_HELD.store(n, Ordering::Relaxed);
-            raw::REDISMODULE_OK as c_int
-        }
-        _ => raw::REDISMODULE_ERR as c_int,
-    }
+    LEASE_MAX_HELD.store(value.clamp(1, MAX_HELD as i64) as u64, Ordering::Relaxed);
+    raw::REDISMODULE_OK as c_int
 }

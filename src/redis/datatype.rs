@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::native_types::RedisType;
 use redis_module::raw;
-use rl_core::{codec, State};
+use rl_core::{codec, Held, Value};
 
 use super::context::Name;
 use super::io::{Digest, Io};
@@ -66,20 +66,24 @@ fn guarded<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
 }
 
-/// The state of a value the server hands a callback.
+/// The byte form of a value the server hands a callback.
 ///
 /// # Safety
-/// `value` is null or a value of this type (made by `packed::pack`), alive for the call.
-unsafe fn state_of(value: *const c_void) -> Option<State> {
+/// `value` is null or a value of this type (made by `packed`), alive for the call.
+unsafe fn bytes_of(value: *const c_void) -> Option<Vec<u8>> {
     // SAFETY: as the caller promises.
-    (!value.is_null()).then(|| unsafe { packed::unpack(value) })
+    let held = (!value.is_null()).then(|| unsafe { packed::held(value) })?;
+    Some(match held {
+        Held::State(state) => codec::encode(&state).as_bytes().to_vec(),
+        Held::Log(log) => codec::encode_log(log),
+    })
 }
 
 unsafe extern "C" fn rdb_save(io: *mut raw::RedisModuleIO, value: *mut c_void) {
     guarded((), || {
         // SAFETY: the server passes the stream and a value of this type.
-        if let (Some(io), Some(state)) = unsafe { (Io::of_call(io), state_of(value)) } {
-            io.save(codec::encode(&state).as_bytes());
+        if let (Some(io), Some(bytes)) = unsafe { (Io::of_call(io), bytes_of(value)) } {
+            io.save(&bytes);
         }
     })
 }
@@ -95,8 +99,8 @@ unsafe extern "C" fn rdb_load(io: *mut raw::RedisModuleIO, encver: c_int) -> *mu
         };
         // A state that does not decode fails the load, as the server expects of a value it
         // cannot read (RESTORE answers "Bad data format").
-        match io.load().map(|bytes| codec::decode(&bytes)) {
-            Some(Ok(state)) => packed::pack(&state),
+        match io.load().map(|bytes| codec::decode_value(&bytes)) {
+            Some(Ok(value)) => packed::pack_value(value),
             _ => std::ptr::null_mut(),
         }
     })
@@ -110,27 +114,24 @@ unsafe extern "C" fn aof_rewrite(
     guarded((), || {
         // SAFETY: the server passes the stream, the key's name and a value of this type, all
         // alive during the callback.
-        let (io, name, state) = unsafe { (Io::of_call(io), Name::of_call(key), state_of(value)) };
-        if let (Some(io), Some(state)) = (io, state) {
+        let (io, name, bytes) = unsafe { (Io::of_call(io), Name::of_call(key), bytes_of(value)) };
+        if let (Some(io), Some(bytes)) = (io, bytes) {
             // The server appends the key's PEXPIREAT after this command.
-            io.emit(
-                super::store::SET_STATE_COMMAND,
-                name,
-                codec::encode(&state).as_bytes(),
-            );
+            io.emit(super::store::SET_STATE_COMMAND, name, &bytes);
         }
     })
 }
 
 unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
-    packed::size(value)
+    // SAFETY: the server passes a value of this type, alive during the callback.
+    unsafe { packed::size(value) }
 }
 
 unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
     guarded((), || {
         // SAFETY: the server passes the digest and a value of this type.
-        if let (Some(md), Some(state)) = unsafe { (Digest::of_call(md), state_of(value)) } {
-            md.add(codec::encode(&state).as_bytes());
+        if let (Some(md), Some(bytes)) = unsafe { (Digest::of_call(md), bytes_of(value)) } {
+            md.add(&bytes);
         }
     })
 }
@@ -147,9 +148,12 @@ unsafe extern "C" fn copy(
     _to: *mut raw::RedisModuleString,
     value: *const c_void,
 ) -> *mut c_void {
-    // SAFETY: the server passes a value of this type, alive during the callback.
-    guarded(std::ptr::null_mut(), || match unsafe { state_of(value) } {
-        Some(state) => packed::pack(&state),
-        None => std::ptr::null_mut(),
+    guarded(std::ptr::null_mut(), || {
+        if value.is_null() {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the server passes a value of this type, alive during the callback.
+        let copied: Value = unsafe { packed::held(value) }.to_value();
+        packed::pack_value(copied)
     })
 }

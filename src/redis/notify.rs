@@ -95,12 +95,12 @@ fn give_expiry(ctx: Ctx, name: Name) {
     if key.expire_at().is_some() {
         return;
     }
-    if let Some(at) = store::read(&key)
+    let expires_at = store::read(&key)
         .ok()
-        .and_then(|stored| stored.state())
-        .and_then(|state| state.expires_at())
-        .or_else(|| leases::last_expiry(&key))
-    {
+        .and_then(|stored| stored.held())
+        .and_then(|held| held.to_expiry())
+        .or_else(|| leases::last_expiry(&key));
+    if let Some(at) = expires_at {
         key.set_expire_at(i64::try_from(at.ceil_millis()).unwrap_or(i64::MAX));
     }
 }

@@ -14,23 +14,28 @@
 //! (so `into`, shorter than the window, always fits); a bucket that drains within 203 days;
 //! counts and rates as wide as shown. Anything else is kept whole.
 //!
+//! An ALGO LOG key holds its log (`rl_core::Log`), which keeps its entries in a compact form of
+//! its own and is changed in place.
+//!
 //! The value pointer says which form it points to in its low bits (allocations are 8-byte
-//! aligned): 0 for a whole `State`, 1 to 3 for a compact sliding, fixed or bucket state.
+//! aligned): 0 for a whole `State`, 1 to 3 for a compact sliding, fixed or bucket state, 4 for
+//! a log.
 
 use std::ffi::c_void;
 
 use rl_core::engines::bucket::Bucket;
 use rl_core::engines::fixed::Fixed;
 use rl_core::engines::sliding::Sliding;
-use rl_core::{Micros, State};
+use rl_core::{Held, Log, Micros, State, Value};
 
 type Compact = [u64; 3];
 
-const TAG_MASK: usize = 0b11;
+const TAG_MASK: usize = 0b111;
 const WHOLE: usize = 0;
 const SLIDING: usize = 1;
 const FIXED: usize = 2;
 const BUCKET: usize = 3;
+const LOG: usize = 4;
 
 /// The widths of each compact form's fields, lowest bits first: the one place they are
 /// written. Instants in µs, windows in whole ms.
@@ -46,32 +51,59 @@ pub fn pack(state: &State) -> *mut c_void {
     }
 }
 
-/// The state a pointer made by `pack` holds.
+/// Moves `log` into a new allocation, returning the tagged pointer the key holds.
+pub fn pack_log(log: Log) -> *mut c_void {
+    tagged(Box::into_raw(Box::new(log)).cast(), LOG)
+}
+
+/// Packs any value.
+pub fn pack_value(value: Value) -> *mut c_void {
+    match value {
+        Value::State(state) => pack(&state),
+        Value::Log(log) => pack_log(log),
+    }
+}
+
+/// What a pointer made by `pack` or `pack_log` holds: a state by value, a log by reference.
 ///
 /// # Safety
-/// `ptr` comes from `pack` (or `repack`) and was not freed.
-pub unsafe fn unpack(ptr: *const c_void) -> State {
+/// `ptr` comes from `pack`, `pack_log` or `repack`, was not freed, and outlives 'a.
+pub unsafe fn held<'a>(ptr: *const c_void) -> Held<'a> {
     let (tag, raw) = untagged(ptr);
     match tag {
         // SAFETY: tag 0 marks a whole `State`, as `pack` allocated it.
-        WHOLE => unsafe { *raw.cast::<State>() },
+        WHOLE => Held::State(unsafe { *raw.cast::<State>() }),
+        // SAFETY: tag 4 marks a boxed log, alive for 'a as the caller promises.
+        LOG => Held::Log(unsafe { &*raw.cast::<Log>() }),
         // SAFETY: the other tags mark a compact form, as `pack` allocated it.
-        _ => expand(tag, unsafe { *raw.cast::<Compact>() }),
+        _ => Held::State(expand(tag, unsafe { *raw.cast::<Compact>() })),
     }
+}
+
+/// The log behind `ptr`, to change in place; `None` when it holds a state.
+///
+/// # Safety
+/// As for `held`, and nothing else reads the allocation meanwhile.
+pub unsafe fn log_mut<'a>(ptr: *mut c_void) -> Option<&'a mut Log> {
+    let (tag, raw) = untagged(ptr);
+    // SAFETY: tag 4 marks a boxed log, which the caller may change alone.
+    (tag == LOG).then(|| unsafe { &mut *raw.cast::<Log>() })
 }
 
 /// Stores `state` in the allocation behind `ptr` when it takes the same form; otherwise packs
 /// it anew and returns the new pointer, the old one being the caller's to free.
 ///
 /// # Safety
-/// As for `unpack`, and nothing else reads the allocation meanwhile.
+/// As for `held`, and nothing else reads the allocation meanwhile.
 pub unsafe fn repack(ptr: *mut c_void, state: &State) -> Option<*mut c_void> {
     let (tag, raw) = untagged(ptr);
     match (tag, compact(state)) {
         // SAFETY: the allocation holds the form its tag says, and is ours to write.
         (WHOLE, None) => unsafe { *raw.cast::<State>() = *state },
         // SAFETY: as above, a compact form of the same kind.
-        (old, Some((new, words))) if old == new => unsafe { *raw.cast::<Compact>() = words },
+        (old, Some((new, words))) if old == new && old != LOG => unsafe {
+            *raw.cast::<Compact>() = words
+        },
         _ => return Some(pack(state)),
     }
     None
@@ -80,21 +112,31 @@ pub unsafe fn repack(ptr: *mut c_void, state: &State) -> Option<*mut c_void> {
 /// Frees what `pack` allocated.
 ///
 /// # Safety
-/// As for `unpack`; `ptr` is not used afterwards.
+/// As for `held`; `ptr` is not used afterwards.
 pub unsafe fn free(ptr: *mut c_void) {
     let (tag, raw) = untagged(ptr);
     match tag {
         // SAFETY: the allocation `pack` made for this form, freed once.
         WHOLE => drop(unsafe { Box::from_raw(raw.cast::<State>()) }),
+        // SAFETY: as above, `pack_log`'s.
+        LOG => drop(unsafe { Box::from_raw(raw.cast::<Log>()) }),
         // SAFETY: as above.
         _ => drop(unsafe { Box::from_raw(raw.cast::<Compact>()) }),
     }
 }
 
-/// Bytes allocated for the state behind `ptr`.
-pub fn size(ptr: *const c_void) -> usize {
+/// Bytes allocated for the value behind `ptr`.
+///
+/// # Safety
+/// As for `held`.
+pub unsafe fn size(ptr: *const c_void) -> usize {
     match untagged(ptr).0 {
         WHOLE => std::mem::size_of::<State>(),
+        // SAFETY: as the caller promises.
+        LOG => match unsafe { held(ptr) } {
+            Held::Log(log) => std::mem::size_of::<Log>() + log.capacity(),
+            Held::State(_) => 0,
+        },
         _ => std::mem::size_of::<Compact>(),
     }
 }
@@ -236,6 +278,15 @@ mod tests {
     use proptest::prelude::*;
     use rl_core::strategies::valid_state;
 
+    /// The state behind a pointer `pack` made.
+    unsafe fn unpack(ptr: *const c_void) -> State {
+        // SAFETY: as the caller promises.
+        match unsafe { held(ptr) } {
+            Held::State(s) => s,
+            Held::Log(_) => panic!("a log, not a state"),
+        }
+    }
+
     #[test]
     fn a_typical_state_takes_twenty_four_bytes() {
         let s = State::Sliding(Sliding {
@@ -246,7 +297,8 @@ mod tests {
             previous: 100,
         });
         let ptr = pack(&s);
-        assert_eq!(size(ptr), 24);
+        // SAFETY: `ptr` comes from `pack`.
+        assert_eq!(unsafe { size(ptr) }, 24);
         // SAFETY: `ptr` comes from `pack` and is freed once.
         unsafe {
             assert_eq!(unpack(ptr), s);
@@ -272,7 +324,8 @@ mod tests {
                     None => ptr,
                 };
                 prop_assert_eq!(unpack(ptr), t);
-                prop_assert!(size(ptr) == 24 || size(ptr) == std::mem::size_of::<State>());
+                let size = size(ptr);
+                prop_assert!(size == 24 || size == std::mem::size_of::<State>());
                 free(ptr);
             }
         }

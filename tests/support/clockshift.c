@@ -12,9 +12,17 @@
  *
  * It calls the kernel directly rather than the next library symbol, so that allocators which
  * read the clock while starting up (jemalloc) do not recurse into it; the file is read with
- * plain system calls for the same reason. */
+ * plain system calls for the same reason.
+ *
+ * It also hides /proc/cpuinfo. Valkey, when that file lists the constant_tsc flag, reads the
+ * wall clock once and extrapolates it with the processor's time-stamp counter for up to a
+ * millisecond: a frozen clock then drifts by up to a millisecond from command to command. With
+ * an empty cpuinfo it reads the wall clock every time. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -101,3 +109,16 @@ time_t time(time_t *out) {
     if (out) *out = ts.tv_sec;
     return ts.tv_sec;
 }
+
+/* fopen and fopen64: /proc/cpuinfo reads as an empty file (see the top of this file). */
+static FILE *open_file(const char *symbol, const char *path, const char *mode) {
+    FILE *(*next)(const char *, const char *) =
+        (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, symbol);
+    if (!next) return NULL;
+    if (path && strcmp(path, "/proc/cpuinfo") == 0) path = "/dev/null";
+    return next(path, mode);
+}
+
+FILE *fopen(const char *path, const char *mode) { return open_file("fopen", path, mode); }
+
+FILE *fopen64(const char *path, const char *mode) { return open_file("fopen64", path, mode); }

@@ -203,12 +203,14 @@ def start(
     env: dict[str, str] | None = None,
     wrapper: tuple[str, ...] = (),
     port: int | None = None,
+    ready_timeout: float = 20,
 ) -> Server:
     """Starts `kind` on a free port (or on `port`, to bring a stopped server back where its
     clients expect it) and waits until it answers PING.
 
     `clock=True` gives the server a controllable clock (`server.clock`), running with no
-    shift until the test freezes or shifts it.
+    shift until the test freezes or shifts it. `wrapper` runs the server under another
+    program (valgrind), which may need a longer `ready_timeout` (seconds).
     """
     directory = directory or Path(tempfile.mkdtemp(prefix="rl-server-"))
     directory.mkdir(parents=True, exist_ok=True)
@@ -248,7 +250,7 @@ def start(
             stderr=subprocess.DEVNULL,
         )
         server = Server(kind, port, directory, process, the_clock, argv)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 last_error = f"exited with {process.returncode}; log:\n{server.log()}"
@@ -260,5 +262,5 @@ def start(
                 time.sleep(0.025)
         else:
             server.stop()
-            last_error = "did not answer PING within 20 s"
+            last_error = f"did not answer PING within {ready_timeout} s"
     raise RuntimeError(f"could not start {kind.name} ({kind.binary}): {last_error}")

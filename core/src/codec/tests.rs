@@ -75,6 +75,52 @@ fn version_1_is_still_read() {
 }
 
 #[test]
+fn what_module_0_1_accepted_loads() {
+    // States that held nothing, which 0.1 kept when RESTORE gave them: lapsed ones now.
+    for v1 in [
+        bytes(1, 1, &[60_000_000, 1_000, 0, 0]),
+        bytes(1, 2, &[60_000_000, 1_000, 0]),
+        bytes(1, 3, &[1_000_000, 3, 5, 0, 0]),
+    ] {
+        let state = decode(&v1).expect("loads");
+        assert_eq!(state.validate(), Ok(()));
+        assert!(state.expires_at() <= Some(Micros::from_millis(2)));
+    }
+    // A bucket that drains in less than a microsecond keeps its level.
+    let quick = bytes(1, 3, &[1_000, 32_767, 30, (1 << 52) - 1, 0]);
+    let State::Bucket(b) = decode(&quick).expect("loads") else {
+        panic!("a bucket")
+    };
+    assert_eq!(b.level(), 30 * 1_000);
+    // A bucket holding more than its burst: full.
+    let over = bytes(1, 3, &[1_000, MAX_LIMIT, 1, 5, MAX_LIMIT - 1]);
+    let State::Bucket(b) = decode(&over).expect("loads") else {
+        panic!("a bucket")
+    };
+    assert_eq!(b.level(), 1_000);
+}
+
+/// What module 0.1's decoder accepted (its bounds, as it checked them).
+fn accepted_by_0_1(kind: u8, fields: &[u64]) -> bool {
+    let window_ok = |w: u64| (1_000..=MAX_WINDOW.as_micros()).contains(&w);
+    match (kind, fields) {
+        (1, [w, start, c, p]) => {
+            window_ok(*w) && *start <= MAX_INSTANT.as_micros() && *c <= MAX_LIMIT && *p <= MAX_LIMIT
+        }
+        (2, [w, start, c]) => window_ok(*w) && *start <= MAX_INSTANT.as_micros() && *c <= MAX_LIMIT,
+        (3, [w, limit, burst, tat, frac]) => {
+            window_ok(*w)
+                && (1..=MAX_LIMIT).contains(limit)
+                && (1..=MAX_LIMIT).contains(burst)
+                && u128::from(*burst) * u128::from(*w) <= u128::from(*limit) * MAX_WINDOW.wide()
+                && frac < limit
+                && *tat <= MAX_INSTANT.as_micros() + MAX_WINDOW.as_micros()
+        }
+        _ => false,
+    }
+}
+
+#[test]
 fn refusals_name_what_is_wrong() {
     assert_eq!(decode(&[]), Err(DecodeError::Length));
     assert_eq!(decode(&[3, 1]), Err(DecodeError::Version(3)));
@@ -129,7 +175,33 @@ proptest! {
         }
     }
 
-    /// Any version 1 state the old decoder accepted loads as a valid state.
+    /// Any version 1 state module 0.1 accepted loads as a valid state.
+    #[test]
+    fn every_version_1_state_0_1_accepted_loads(
+        kind in 1u8..=3,
+        window in prop_oneof![Just(1_000u64), Just(MAX_WINDOW.as_micros()), 1_000..=MAX_WINDOW.as_micros()],
+        instant in prop_oneof![Just(0u64), Just(MAX_INSTANT.as_micros()), Just(MAX_INSTANT.as_micros() + MAX_WINDOW.as_micros()), any::<u64>()],
+        a in prop_oneof![Just(0u64), Just(1), Just(MAX_LIMIT), any::<u64>()],
+        b in prop_oneof![Just(0u64), Just(1), Just(MAX_LIMIT), any::<u64>()],
+        c in any::<u64>(),
+    ) {
+        let fields: Vec<u64> = match kind {
+            1 => vec![window, instant % (MAX_INSTANT.as_micros() + 1), a % (MAX_LIMIT + 1), b % (MAX_LIMIT + 1)],
+            2 => vec![window, instant % (MAX_INSTANT.as_micros() + 1), a % (MAX_LIMIT + 1)],
+            _ => {
+                let limit = a.clamp(1, MAX_LIMIT);
+                let most = (u128::from(limit) * MAX_WINDOW.wide() / u128::from(window)).min(u128::from(MAX_LIMIT)) as u64;
+                let burst = b.clamp(1, most.max(1));
+                let tat = instant % (MAX_INSTANT.as_micros() + MAX_WINDOW.as_micros() + 1);
+                vec![window, limit, burst, tat, c % limit]
+            }
+        };
+        prop_assert!(accepted_by_0_1(kind, &fields));
+        let state = decode(&bytes(1, kind, &fields)).expect("what 0.1 accepted loads");
+        prop_assert_eq!(state.validate(), Ok(()));
+    }
+
+    /// Any version 1 bucket module 0.1 accepted loads as a valid state.
     #[test]
     fn version_1_buckets_load(
         window in 1_000u64..=86_400_000_000,
@@ -140,9 +212,7 @@ proptest! {
     ) {
         prop_assume!(u128::from(burst) * u128::from(window) <= u128::from(limit) * MAX_WINDOW.wide());
         let v1 = bytes(1, 3, &[window, limit, burst, tat, frac_seed % limit]);
-        match decode(&v1) {
-            Ok(state) => prop_assert_eq!(state.validate(), Ok(())),
-            Err(e) => prop_assert_eq!(e, DecodeError::Invalid(Invalid::Empty)),
-        }
+        let state = decode(&v1).expect("what 0.1 accepted loads");
+        prop_assert_eq!(state.validate(), Ok(()));
     }
 }

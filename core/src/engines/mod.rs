@@ -1,7 +1,8 @@
-//! The three engines behind the five algorithms: `sliding` (SLIDING), `fixed` (FIXED) and
-//! `bucket` (TOKEN, LEAKY and GCRA, which are one mathematics). Each is a pure function of a
-//! state of its own kind, the parameters and now.
+//! The engines behind the algorithms: `sliding` (SLIDING), `fixed` (FIXED), `bucket` (TOKEN,
+//! LEAKY and GCRA, which are one mathematics) and `log` (LOG, the exact rolling window). Each
+//! is a pure function of a value of its own kind, the parameters and now.
 
 pub mod bucket;
 pub mod fixed;
+pub mod log;
 pub mod sliding;

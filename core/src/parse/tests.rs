@@ -7,12 +7,17 @@ fn hit(limit: &str, window: &str, options: &[&str]) -> Result<Params, ArgError> 
         limit.as_bytes(),
         window.as_bytes(),
         options.iter().map(|o| o.as_bytes()),
-        SLIDING,
+        &Settings::default(),
     )
 }
 
 fn mhit(keys: usize, tokens: &str) -> Result<Vec<Params>, ArgError> {
-    mhit_params(keys, tokens.split(' ').map(str::as_bytes), SLIDING).map(|l| l.as_slice().to_vec())
+    mhit_params(
+        keys,
+        tokens.split(' ').map(str::as_bytes),
+        &Settings::default(),
+    )
+    .map(|l| l.as_slice().to_vec())
 }
 
 #[test]
@@ -136,7 +141,11 @@ fn algorithms_and_bursts() {
         Err(ArgError::BurstTooLarge)
     );
     // The default algorithm applies when ALGO is absent.
-    let p = hit_params(b"5", b"1s", [&b"BURST"[..], b"9"], Algorithm::Token).unwrap();
+    let token = Settings {
+        default_algorithm: Algorithm::Token,
+        ..Settings::default()
+    };
+    let p = hit_params(b"5", b"1s", [&b"BURST"[..], b"9"], &token).unwrap();
     assert_eq!((p.algorithm, p.burst), (Algorithm::Token, 9));
 }
 
@@ -226,7 +235,7 @@ fn messages_name_the_argument() {
     assert!(ArgError::Burst.to_string().starts_with("BURST "));
     assert_eq!(
         ArgError::Algorithm.to_string(),
-        "ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY or GCRA"
+        "ALGO must be one of SLIDING, FIXED, TOKEN, LEAKY, GCRA or LOG"
     );
     assert!(ArgError::UnknownOption("X".into(), "COST")
         .to_string()
@@ -242,7 +251,7 @@ fn acquire(
         limit.as_bytes(),
         lease.as_bytes(),
         options.iter().map(|o| o.as_bytes()),
-        10_000,
+        &Settings::default(),
     )
 }
 
@@ -288,9 +297,13 @@ fn acquire_arguments_and_their_errors() {
         Err(ArgError::UnknownOption("ALGO".into(), "COST or ID"))
     );
     // The bound follows the config, within MAX_HELD.
-    let small = acquire_params(b"4", b"1s", [], 3);
+    let held = |lease_max_held| Settings {
+        lease_max_held,
+        ..Settings::default()
+    };
+    let small = acquire_params(b"4", b"1s", [], &held(3));
     assert_eq!(small, Err(ArgError::LeaseLimit(3)));
-    let huge = acquire_params(b"1000001", b"1s", [], u64::MAX);
+    let huge = acquire_params(b"1000001", b"1s", [], &held(u64::MAX));
     assert_eq!(huge, Err(ArgError::LeaseLimit(MAX_HELD)));
 }
 

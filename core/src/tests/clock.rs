@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use super::trace::limits;
 use super::{with, SimKey};
 use crate::strategies::valid_state;
-use crate::{decide, Algorithm, Micros, Params, Retry, State, MAX_INSTANT};
+use crate::{decide, Algorithm, Decision, Micros, Params, Retry, State, MAX_INSTANT};
 
 const HOUR: u64 = 3_600_000_000;
 const T0: Micros = Micros::from_micros(1_800_000_000_000_000);
@@ -78,6 +78,24 @@ fn step() -> impl Strategy<Value = i64> {
     ]
 }
 
+/// A decision at the resolution of its algorithm: ALGO LOG counts whole milliseconds, so its
+/// waits are compared in whole milliseconds (a wait of 2 µs and one of 1,000 µs both end at
+/// the same millisecond's start).
+fn in_resolution(p: &Params, d: Decision) -> Decision {
+    if p.algorithm() != Algorithm::Log {
+        return d;
+    }
+    let ms = |t: Micros| Micros::from_millis(t.ceil_millis());
+    Decision {
+        retry_after: match d.retry_after {
+            Retry::After(t) => Retry::After(ms(t)),
+            other => other,
+        },
+        reset_after: ms(d.reset_after),
+        ..d
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(600))]
 
@@ -93,10 +111,10 @@ proptest! {
             now = Micros::from_micros(now.as_micros().saturating_add_signed(step));
             let p = limit.params(cost);
             // Read at an earlier instant, a state weighs exactly what it weighed at its own.
-            if let Some(state) = key.live(now).copied() {
-                if state.as_of() > now {
-                    let at_own_instant = decide(Some(&state), &p, state.as_of()).decision;
-                    prop_assert_eq!(key.peek(&p, now), at_own_instant);
+            if let Some(value) = key.live(now) {
+                if value.as_of() > now {
+                    let at_own_instant = decide(Some(value.held()), &p, value.as_of()).decision;
+                    prop_assert_eq!(in_resolution(&p, key.peek(&p, now)), in_resolution(&p, at_own_instant));
                 }
             }
             let d = key.hit(&p, now);
@@ -104,7 +122,7 @@ proptest! {
                 prop_assert!(key.peek(&p, now + wait).allowed, "{:?} {:?}", d, p);
             }
             if d.reset_after > Micros::ZERO {
-                prop_assert!(key.state.is_some());
+                prop_assert!(key.value.is_some());
                 prop_assert_eq!(key.expire_ms, (now + d.reset_after).ceil_millis());
             }
         }
@@ -120,7 +138,7 @@ proptest! {
             1..12,
         ),
     ) {
-        let mut key = SimKey { state: Some(planted), expire_ms: u64::MAX };
+        let mut key = SimKey::holding(planted);
         for (limit, cost, now) in calls {
             let p = limit.params(cost);
             let peeked = key.peek(&p, Micros::from_micros(now));
@@ -143,10 +161,7 @@ fn a_v1_bucket_past_its_bound_loads_and_can_be_hit() {
         panic!("a bucket")
     };
     assert_eq!((b.as_of, b.level()), (MAX_INSTANT, 60_000_000));
-    let mut key = SimKey {
-        state: Some(state),
-        expire_ms: u64::MAX,
-    };
+    let mut key = SimKey::holding(state);
     let d = key.hit(&with(Algorithm::Gcra, 5, 60_000, 3, 1), T0);
     assert!(d.allowed);
     assert_eq!(d.remaining, 1);

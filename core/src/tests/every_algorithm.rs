@@ -77,7 +77,7 @@ proptest! {
             let (key, d, now) = (step.after, step.decision, step.now);
             prop_assert!(d.remaining <= d.capacity);
             if !d.allowed {
-                prop_assert_eq!(key.state, step.before.live(now).copied());
+                prop_assert_eq!(key.value.as_ref(), step.before.live(now));
             }
             if d.remaining > 0 {
                 prop_assert!(key.peek(&limit.params(d.remaining), now).allowed);

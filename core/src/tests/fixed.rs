@@ -30,7 +30,7 @@ fn a_window_opens_at_the_first_admitted_hit() {
     // The next window opens with the next admitted hit, not on a calendar tick.
     let next = Micros::from_micros(t0.as_micros() + 25_000_000);
     assert_eq!(key.hit(&p, next).remaining, 2);
-    match key.state {
+    match key.state() {
         Some(State::Fixed(f)) => assert_eq!(f.as_of - f.into, next),
         other => panic!("{other:?}"),
     }
@@ -41,7 +41,7 @@ fn a_denied_hit_opens_no_window() {
     let mut key = SimKey::default();
     let d = key.hit(&with(FIXED, 3, 1_000, 3, 4), Micros::from_micros(1_000_000));
     assert_eq!(d.retry_after, Retry::Never);
-    assert!(key.state.is_none());
+    assert!(key.value.is_none());
 }
 
 proptest! {
@@ -64,7 +64,7 @@ proptest! {
             if !d.allowed {
                 continue;
             }
-            let Some(State::Fixed(f)) = key.state else { panic!("no fixed state") };
+            let Some(State::Fixed(f)) = key.state() else { panic!("no fixed state") };
             let opened = (f.as_of - f.into).as_micros();
             prop_assert!(now >= opened && now < opened + f.window.as_micros());
             match windows.last_mut() {

@@ -7,7 +7,7 @@ use super::{params, SimKey};
 use crate::{Micros, Retry, State, MAX_LIMIT};
 
 fn sliding(key: &SimKey) -> crate::engines::sliding::Sliding {
-    match key.state {
+    match key.state() {
         Some(State::Sliding(s)) => s,
         other => panic!("not a sliding state: {other:?}"),
     }
@@ -69,7 +69,7 @@ fn cost_beyond_the_limit_is_never_admitted() {
     assert_eq!(d.remaining, 5);
     assert_eq!(d.reset_after, Micros::ZERO);
     assert!(
-        key.state.is_none(),
+        key.value.is_none(),
         "a denied hit on a new key stores nothing"
     );
 }

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 
 use crate::commands::reply::cell_fields;
 use rl_core::parse::cell_params;
-use rl_core::{Micros, State};
+use rl_core::{Held, Micros, State, Write};
 
 /// redis-cell's published GCRA, transcribed from its description with exact arithmetic:
 /// every instant in microseconds multiplied by `count`, so the emission interval
@@ -75,17 +75,13 @@ fn run_trace(
             Some(quantity.to_string().as_bytes()),
         )
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let outcome = rl_core::decide(state.as_ref(), &params, Micros::from_micros(now));
-        if let Some(s) = outcome.to_store() {
+        let outcome = rl_core::decide(state.map(Held::State), &params, Micros::from_micros(now));
+        let decision = outcome.decision;
+        if let Some(Write::State(s)) = outcome.to_store() {
             state = Some(s);
         }
         let expected = model.throttle(now, i128::from(quantity));
-        prop_assert_eq!(
-            cell_fields(&outcome.decision),
-            expected,
-            "at {}",
-            now - start
-        );
+        prop_assert_eq!(cell_fields(&decision), expected, "at {}", now - start);
     }
     Ok(())
 }

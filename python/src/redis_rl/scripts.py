@@ -1,0 +1,186 @@
+"""The script fallback: RL.HIT, RL.PEEK and RL.MHIT decided by Lua, for servers that cannot load
+the rl module (managed Redis and Valkey).
+
+The decision code is one Lua file, ``lua/rl.lua``; this module assembles it into the two forms a
+server can run and calls them:
+
+- ``"script"``: a script run with EVALSHA (Redis 6 and later, every managed service). The first
+  argument names the command; the keys are declared, so cluster routing sees them.
+- ``"function"``: a function library loaded with FUNCTION LOAD and called with FCALL (Redis 7
+  and later, Valkey), RL.PEEK with FCALL_RO so that it runs on replicas. Functions survive
+  restarts and failovers with the data set.
+
+The replies and error texts are the module's (see the header of ``lua/rl.lua`` for the key
+layout and the few differences). The script and the library are named after a hash of the Lua
+source, so that a release with other Lua loads its own next to an older one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+import redis.asyncio.cluster
+import redis.cluster
+from redis.exceptions import NoScriptError, ResponseError
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, KeyT
+
+Mode = Literal["script", "function"]
+
+COMMANDS = ("RL.HIT", "RL.PEEK", "RL.MHIT")
+
+
+def _core() -> str:
+    return resources.files("redis_rl").joinpath("lua/rl.lua").read_text(encoding="utf-8")
+
+
+CORE = _core()
+#: Identifies this Lua source: part of the library's and the functions' names.
+VERSION = hashlib.sha1(CORE.encode()).hexdigest()[:12]
+
+#: The script for EVALSHA: ARGV[1] is the command, ARGV[2..] its arguments after the keys.
+SCRIPT = CORE + "\nreturn run(ARGV[1], KEYS, ARGV, 2)\n"
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+LIBRARY_NAME = f"rl_{VERSION}"
+FUNCTIONS = {command: f"rl_{command[3:].lower()}_{VERSION}" for command in COMMANDS}
+
+
+def _registration(command: str) -> str:
+    flags = ', flags = { "no-writes" }' if command == "RL.PEEK" else ""
+    return (
+        f'redis.register_function{{ function_name = "{FUNCTIONS[command]}", '
+        "callback = function(keys, args) run = run or build(); "
+        f'return run("{command}", keys, args, 1) end{flags} }}\n'
+    )
+
+
+#: The function library for FUNCTION LOAD. While it loads, only the registration API is
+#: visible (no math, string or tonumber), so the decision code is built on the first call.
+LIBRARY = (
+    f"#!lua name={LIBRARY_NAME}\n"
+    + "local run\n"
+    + "local function build()\n"
+    + CORE
+    + "\nreturn run\nend\n"
+    + "".join(_registration(command) for command in COMMANDS)
+)
+
+
+def _command(command: str) -> str:
+    name = command.upper()
+    if name not in COMMANDS:
+        raise ValueError(f"command must be one of {', '.join(COMMANDS)}, not {command!r}")
+    return name
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("script", "function"):
+        raise ValueError(f"mode must be 'script' or 'function', not {mode!r}")
+
+
+def _function_missing(error: ResponseError) -> bool:
+    return "function not found" in str(error).lower()
+
+
+def _integers(reply: Any) -> list[int]:
+    return [int(x) for x in reply]
+
+
+CLUSTERS = (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster)
+
+
+def _fcall(name: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> tuple[Any, ...]:
+    """The FCALL of a command; RL.PEEK's is FCALL_RO, so that it also runs on replicas."""
+    fcall = "FCALL_RO" if name == "RL.PEEK" else "FCALL"
+    return (fcall, FUNCTIONS[name], len(keys), *keys, *args)
+
+
+def _target(client: Any, keys: Sequence[KeyT]) -> dict[str, Any]:
+    """On a cluster, the node of the first key (RL.MHIT's keys share a slot). redis-py cannot
+    tell where FCALL's keys are and would ask the server (COMMAND GETKEYS) before every call;
+    a MOVED reply still redirects the call."""
+    if keys and isinstance(client, CLUSTERS):
+        # Any key type will do (redis-py annotates str only).
+        cluster: Any = client
+        return {"target_nodes": cluster.get_node_from_key(keys[0])}
+    return {}
+
+
+SyncClient = Union["redis.Redis", "redis.cluster.RedisCluster"]
+AsyncClient = Union["redis.asyncio.Redis", "redis.asyncio.cluster.RedisCluster"]
+
+
+class ScriptLibrary:
+    """Runs the rl commands as a script (EVALSHA) or a function (FCALL) on a redis-py client.
+
+    The script or library is loaded on first use, and again whenever the server says it is
+    missing (script cache flushed, restart, failover to a node that never had it).
+    """
+
+    def __init__(self, client: SyncClient, mode: Mode = "script") -> None:
+        _check_mode(mode)
+        self.client = client
+        self.mode: Mode = mode
+
+    def call(self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> list[int]:
+        """``command`` ("RL.HIT", "RL.PEEK" or "RL.MHIT") on ``keys`` with ``args`` (what follows
+        the keys in the module's command; RL.MHIT's numkeys is ``len(keys)``). Returns the
+        module's reply; raises ``redis.ResponseError`` with the module's error text."""
+        name = _command(command)
+        client: Any = self.client
+        if self.mode == "script":
+            try:
+                reply = client.evalsha(SCRIPT_SHA, len(keys), *keys, name, *args)
+            except NoScriptError:
+                reply = client.eval(SCRIPT, len(keys), *keys, name, *args)
+            return _integers(reply)
+        fcall = _fcall(name, keys, args)
+        target = _target(client, keys)
+        try:
+            reply = client.execute_command(*fcall, **target)
+        except ResponseError as error:
+            if not _function_missing(error):
+                raise
+            client.function_load(LIBRARY, replace=True)
+            reply = client.execute_command(*fcall, **target)
+        return _integers(reply)
+
+
+class AsyncScriptLibrary:
+    """ScriptLibrary over a ``redis.asyncio`` client."""
+
+    def __init__(self, client: AsyncClient, mode: Mode = "script") -> None:
+        _check_mode(mode)
+        self.client = client
+        self.mode: Mode = mode
+
+    async def call(
+        self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]
+    ) -> list[int]:
+        """See ScriptLibrary.call."""
+        name = _command(command)
+        client: Any = self.client
+        if self.mode == "script":
+            try:
+                reply = await client.evalsha(SCRIPT_SHA, len(keys), *keys, name, *args)
+            except NoScriptError:
+                reply = await client.eval(SCRIPT, len(keys), *keys, name, *args)
+            return _integers(reply)
+        fcall = _fcall(name, keys, args)
+        if keys and isinstance(client, redis.asyncio.cluster.RedisCluster):
+            # It learns where the slots are on its first command.
+            await client.initialize()
+        target = _target(client, keys)
+        try:
+            reply = await client.execute_command(*fcall, **target)
+        except ResponseError as error:
+            if not _function_missing(error):
+                raise
+            await client.function_load(LIBRARY, replace=True)
+            reply = await client.execute_command(*fcall, **target)
+        return _integers(reply)
