@@ -71,7 +71,8 @@ accuracy:
 # The side-by-side benchmark, written to BENCHMARKS.md (about 7 minutes; QUICK=1 for a
 # smoke run under a minute, written to build/BENCHMARKS-quick.md).
 bench: build
-	python3 bench/bench.py $(if $(QUICK),--quick)
+	scripts/install-deps.sh --servers
+	$(VENV_PYTHON) bench/bench.py $(if $(QUICK),--quick)
 
 # The probes that found the module's reliability bugs, on every server of the matrix: command
 # fuzzing, crafted RESTORE payloads, SIGKILL under load, resharding under traffic, clock

@@ -119,6 +119,13 @@ def load_scripts(redis):
     for name in ("gcra", "sliding_counter", "sliding_log"):
         with open(os.path.join(LUA, name + ".lua")) as f:
             shas[name] = redis.call("SCRIPT", "LOAD", f.read())
+    # The Python package's script fallback, in both of its forms.
+    sys.path.insert(0, os.path.join(ROOT, "python", "src"))
+    from redis_rl import scripts  # noqa: E402 (needs the venv: make bench runs it there)
+
+    shas["fallback"] = redis.call("SCRIPT", "LOAD", scripts.SCRIPT)
+    redis.call("FUNCTION", "LOAD", "REPLACE", scripts.LIBRARY)
+    shas["fallback function"] = scripts.FUNCTIONS["RL.HIT"]
     return shas
 
 
@@ -153,6 +160,10 @@ def approaches(shas, limit, window_s):
         lambda k: ["RL.MHIT", "8"] + ["{%s}:%d" % (k, i) for i in range(8)] + ["LIMIT", lim, w] * 8,
         ["rl.mhit"], 8)
     add("CL.THROTTLE", lambda k: ["CL.THROTTLE", k, str(max(limit - 1, 0)), lim, w], ["cl.throttle"], 1)
+    add("redis-rl script fallback (EVALSHA)",
+        lambda k: ["EVALSHA", shas["fallback"], "1", k, "RL.HIT", lim, w], ["evalsha"], 1)
+    add("redis-rl script fallback (FCALL)",
+        lambda k: ["FCALL", shas["fallback function"], "1", k, lim, w], ["fcall"], 1)
     for name, script in (("Lua GCRA (EVALSHA)", "gcra"),
                          ("Lua sliding counter (EVALSHA)", "sliding_counter"),
                          ("Lua sliding log, sorted set (EVALSHA)", "sliding_log")):

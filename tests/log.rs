@@ -5,66 +5,19 @@ mod common;
 
 use common::clock::Clock;
 use common::*;
+use rl_core::models::ExactLog;
 
-/// Every admitted request: (millisecond, units), and the limit.
-struct Model {
-    limit: i64,
-    window_ms: i64,
-    admitted: Vec<(i64, i64)>,
-}
-
-impl Model {
-    fn used_at(&self, ms: i64) -> i64 {
-        self.admitted
-            .iter()
-            .filter(|(t, _)| t + self.window_ms > ms)
-            .map(|(_, c)| c)
-            .sum()
-    }
-
-    /// The five fields, waits in whole milliseconds.
-    fn hit(&mut self, ms: i64, cost: i64) -> [i64; 5] {
-        let used = self.used_at(ms);
-        let allowed = used + cost <= self.limit;
-        if allowed {
-            self.admitted.push((ms, cost));
-        }
-        let held = if allowed { used + cost } else { used };
-        let retry = if allowed {
-            0
-        } else if cost > self.limit {
-            -1
-        } else {
-            let mut expiries: Vec<i64> = self
-                .admitted
-                .iter()
-                .map(|(t, _)| t + self.window_ms)
-                .collect();
-            expiries.sort_unstable();
-            let at = expiries
-                .into_iter()
-                .find(|&at| at > ms && self.used_at(at) + cost <= self.limit)
-                .expect("fits once everything aged out");
-            at - ms
-        };
-        let newest = self
-            .admitted
-            .iter()
-            .filter(|(t, _)| t + self.window_ms > ms)
-            .map(|(t, _)| *t)
-            .max();
-        let reset = match newest {
-            Some(t) if held > 0 => t + self.window_ms - ms,
-            _ => 0,
-        };
-        [
-            i64::from(allowed),
-            self.limit,
-            self.limit - held,
-            retry,
-            reset,
-        ]
-    }
+/// The five fields the exact log answers at millisecond `ms`, waits in whole milliseconds.
+fn expected(model: &mut ExactLog, ms: u64, cost: u64) -> [i64; 5] {
+    let answer = model.hit(ms * 1000, cost);
+    let limit = model.limit as i64;
+    [
+        i64::from(answer.allowed),
+        limit,
+        answer.remaining as i64,
+        answer.retry_after_us.map_or(-1, |us| (us / 1000) as i64),
+        (answer.reset_after_us / 1000) as i64,
+    ]
 }
 
 /// A deterministic sequence of pseudo-random numbers.
@@ -87,33 +40,32 @@ fn every_decision_is_the_exact_logs() {
     let server = Server::start_with(clock.options(Options::default()), &dir);
     let mut con = server.conn();
     // Whole milliseconds: LOG counts them, and Valkey adds up to one of its own.
-    let mut now_ms = (states::now_us() / 1000) as i64;
+    let mut now_ms = states::now_us() / 1000;
     clock.freeze(now_ms as u64 * 1000);
     clock.wait_seen(&mut con);
     let mut rng = Rng(7);
     for (key, limit, window) in [("a", 5, "1s"), ("b", 3, "250ms"), ("c", 40, "10s")] {
-        let window_ms = rl_window_ms(window);
-        let mut model = Model {
-            limit,
-            window_ms,
-            admitted: Vec::new(),
-        };
+        let mut model = ExactLog::new(limit, rl_window_ms(window));
         for _ in 0..300 {
-            let step = rng.below(window_ms as u64 / 4 + 2) as i64;
+            let step = rng.below(model.window_ms / 4 + 2);
             if step > 0 {
                 now_ms += step;
-                clock.advance(step * 1000);
+                clock.advance(step as i64 * 1000);
                 clock.wait_seen(&mut con);
             }
             let cost = [1, 1, 1, 2, 3][rng.below(5) as usize];
             let reply = hit_with(
                 &mut con,
                 key.as_bytes(),
-                limit as u64,
+                limit,
                 window,
                 &["ALGO", "LOG", "COST", &cost.to_string()],
             );
-            assert_eq!(reply, model.hit(now_ms, cost), "{key} at {now_ms}");
+            assert_eq!(
+                reply,
+                expected(&mut model, now_ms, cost),
+                "{key} at {now_ms}"
+            );
             if reply[4] > 0 {
                 assert!((reply[4] - pttl(&mut con, key)).abs() <= 1, "{reply:?}");
             }
@@ -121,10 +73,10 @@ fn every_decision_is_the_exact_logs() {
     }
 }
 
-fn rl_window_ms(window: &str) -> i64 {
+fn rl_window_ms(window: &str) -> u64 {
     match window.strip_suffix("ms") {
         Some(ms) => ms.parse().unwrap(),
-        None => window.trim_end_matches('s').parse::<i64>().unwrap() * 1000,
+        None => window.trim_end_matches('s').parse::<u64>().unwrap() * 1000,
     }
 }
 
@@ -248,41 +200,18 @@ fn a_key_turns_from_and_to_a_log_keeping_its_usage() {
     assert_eq!(kind, "ratelimit");
     assert_eq!(hit(&mut con, b"k", 10, "60")[..3], [1, 10, 4]);
     // RL.MHIT mixes a log with the other algorithms, all or nothing.
-    let reply: Vec<i64> = redis::cmd("RL.MHIT")
-        .arg(2)
-        .arg("{u}:log")
-        .arg("{u}:gcra")
-        .arg("LIMIT")
-        .arg(2)
-        .arg("1h")
-        .arg("ALGO")
-        .arg("LOG")
-        .arg("LIMIT")
-        .arg(5)
-        .arg("1h")
-        .arg("ALGO")
-        .arg("GCRA")
-        .arg("COST")
-        .arg(2)
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(reply[..3], [1, 2, 0]);
-    let denied: Vec<i64> = redis::cmd("RL.MHIT")
-        .arg(2)
-        .arg("{u}:log")
-        .arg("{u}:gcra")
-        .arg("LIMIT")
-        .arg(2)
-        .arg("1h")
-        .arg("ALGO")
-        .arg("LOG")
-        .arg("LIMIT")
-        .arg(5)
-        .arg("1h")
-        .arg("ALGO")
-        .arg("GCRA")
-        .query(&mut con)
-        .unwrap();
+    let mhit = |con: &mut Connection, extra: &[&str]| -> Vec<i64> {
+        redis::cmd("RL.MHIT")
+            .arg([
+                "2", "{u}:log", "{u}:gcra", "LIMIT", "2", "1h", "ALGO", "LOG",
+            ])
+            .arg(["LIMIT", "5", "1h", "ALGO", "GCRA"])
+            .arg(extra)
+            .query(con)
+            .unwrap()
+    };
+    assert_eq!(mhit(&mut con, &["COST", "2"])[..3], [1, 2, 0]);
+    let denied = mhit(&mut con, &[]);
     assert_eq!((denied[0], denied[5]), (0, 1));
     // Two units held, and the peeked request's one: two left.
     assert_eq!(

@@ -43,7 +43,9 @@ pub use state::{Invalid, State};
 pub use time::Micros;
 pub use value::{Held, Value, Write};
 
-#[cfg(any(test, feature = "strategies"))]
+#[cfg(any(test, feature = "test-support"))]
+pub mod models;
+#[cfg(any(test, feature = "test-support"))]
 pub mod strategies;
 
 #[cfg(test)]

@@ -6,66 +6,8 @@ use proptest::prelude::*;
 use super::{with, SimKey};
 use crate::codec::{decode_value, encode_value};
 use crate::engines::log::Log;
+use crate::models::{Answer, ExactLog};
 use crate::{Algorithm, Micros, Retry, Value};
-
-/// Every admitted request: (millisecond, units).
-struct Model {
-    limit: u64,
-    window_ms: u64,
-    admitted: Vec<(u64, u64)>,
-}
-
-impl Model {
-    fn used_at(&self, ms: u64) -> u64 {
-        self.admitted
-            .iter()
-            .filter(|(t, _)| t + self.window_ms > ms)
-            .map(|(_, c)| c)
-            .sum()
-    }
-
-    /// (allowed, remaining, retry_after µs or None for never, reset_after µs).
-    fn hit(&mut self, now_us: u64, cost: u64) -> (bool, u64, Option<u64>, u64) {
-        let ms = now_us / 1000;
-        let used = self.used_at(ms);
-        let allowed = used + cost <= self.limit;
-        if allowed && cost > 0 {
-            self.admitted.push((ms, cost));
-        }
-        let held = if allowed { used + cost } else { used };
-        let retry = if allowed {
-            Some(0)
-        } else if cost > self.limit {
-            None
-        } else {
-            // The first millisecond at which the request fits.
-            let mut expiries: Vec<u64> = self
-                .admitted
-                .iter()
-                .map(|(t, _)| t + self.window_ms)
-                .collect();
-            expiries.sort_unstable();
-            let fits = expiries
-                .into_iter()
-                .find(|&at| at > ms && self.used_at(at) + cost <= self.limit)
-                .expect("a denied request fits once everything aged out");
-            Some(fits * 1000 - now_us)
-        };
-        let newest = self
-            .admitted
-            .iter()
-            .filter(|(t, _)| t + self.window_ms > ms)
-            .map(|(t, _)| *t)
-            .max();
-        let reset = newest.map_or(0, |t| (t + self.window_ms) * 1000 - now_us);
-        (
-            allowed,
-            self.limit.saturating_sub(held),
-            retry,
-            if held > 0 { reset } else { 0 },
-        )
-    }
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(600))]
@@ -77,22 +19,25 @@ proptest! {
         steps in proptest::collection::vec((0u64..3_000, 0u64..1_000, prop_oneof![4 => Just(1u64), 1 => 0u64..=8]), 1..150),
         start in 0u64..1 << 50,
     ) {
-        let mut model = Model { limit, window_ms, admitted: Vec::new() };
+        let mut model = ExactLog::new(limit, window_ms);
         let mut key = SimKey::default();
         let mut now = start;
         for (gap_permille, jitter_us, cost) in steps {
             now += window_ms * gap_permille + jitter_us;
             let d = key.hit(&with(Algorithm::Log, limit, window_ms, limit, cost), Micros::from_micros(now));
-            let (allowed, remaining, retry, reset) = model.hit(now, cost);
-            prop_assert_eq!(d.allowed, allowed);
-            prop_assert_eq!(d.remaining, remaining);
-            let retry_us = match d.retry_after {
+            let expected = model.hit(now, cost);
+            let retry_after_us = match d.retry_after {
                 Retry::Now => Some(0),
                 Retry::After(t) => Some(t.as_micros()),
                 Retry::Never => None,
             };
-            prop_assert_eq!(retry_us, retry);
-            prop_assert_eq!(d.reset_after.as_micros(), reset);
+            let answer = Answer {
+                allowed: d.allowed,
+                remaining: d.remaining,
+                retry_after_us,
+                reset_after_us: d.reset_after.as_micros(),
+            };
+            prop_assert_eq!(answer, expected);
         }
     }
 
