@@ -41,7 +41,7 @@ fn every_decision_is_the_exact_logs() {
     let mut con = server.conn();
     // Whole milliseconds: LOG counts them, and Valkey adds up to one of its own.
     let mut now_ms = states::now_us() / 1000;
-    clock.freeze(now_ms as u64 * 1000);
+    clock.freeze(now_ms * 1000);
     clock.wait_seen(&mut con);
     let mut rng = Rng(7);
     for (key, limit, window) in [("a", 5, "1s"), ("b", 3, "250ms"), ("c", 40, "10s")] {
@@ -202,10 +202,12 @@ fn a_key_turns_from_and_to_a_log_keeping_its_usage() {
     // RL.MHIT mixes a log with the other algorithms, all or nothing.
     let mhit = |con: &mut Connection, extra: &[&str]| -> Vec<i64> {
         redis::cmd("RL.MHIT")
-            .arg([
-                "2", "{u}:log", "{u}:gcra", "LIMIT", "2", "1h", "ALGO", "LOG",
-            ])
-            .arg(["LIMIT", "5", "1h", "ALGO", "GCRA"])
+            .arg(
+                &[
+                    "2", "{u}:log", "{u}:gcra", "LIMIT", "2", "1h", "ALGO", "LOG",
+                ][..],
+            )
+            .arg(&["LIMIT", "5", "1h", "ALGO", "GCRA"][..])
             .arg(extra)
             .query(con)
             .unwrap()
