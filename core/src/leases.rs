@@ -460,7 +460,7 @@ pub fn renew(state: Option<&Leases>, id: &[u8], lease: Micros, now: Micros) -> C
     }
 }
 
-#[cfg(any(test, feature = "strategies"))]
+#[cfg(any(test, feature = "test-support"))]
 pub mod strategies;
 
 #[cfg(test)]
