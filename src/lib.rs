@@ -1,6 +1,6 @@
 //! `rl`: rate limiting inside Redis.
 //!
-//! This file is the module's registration only: the data type, the configs, the commands, the
+//! This file is the module's registration only: the data types, the configs, the commands, the
 //! INFO section. The rate limiter itself, free of Redis, is the `rl-core` crate (`core/`); the
 //! module's side of the server is `redis/`; the commands are `commands/`, one file each.
 
@@ -11,6 +11,7 @@ use redis_module::{raw, redis_module, Context, RedisString, Status};
 
 use crate::redis::context::Ctx;
 use crate::redis::datatype::{self, RATE_LIMIT_TYPE};
+use crate::redis::leases::{self, LEASES_TYPE};
 use crate::redis::{api, config, metrics, notify, propagation};
 
 // Inside redis-server every allocation goes through the server's allocator, so that
@@ -28,7 +29,7 @@ redis_module! {
     name: "rl",
     version: 100,
     allocator: (Allocator, ALLOCATOR),
-    data_types: [RATE_LIMIT_TYPE],
+    data_types: [RATE_LIMIT_TYPE, LEASES_TYPE],
     init: init,
 }
 
@@ -51,6 +52,7 @@ fn load(raw_ctx: *mut raw::RedisModuleCtx, module_args: &[&[u8]]) -> Result<(), 
     api::load().map_err(|name| format!("this server lacks {name}, which the module needs"))?;
     let ctx = Ctx::of_call(raw_ctx).ok_or("no context to load in")?;
     datatype::remember();
+    leases::remember();
     // Keys are signalled as modified only when a command changed them (a denied hit does not).
     // IO errors while loading are reported by returning no value, which rdb_load does.
     let mut options = raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED

@@ -13,6 +13,8 @@
 //!   what a key holds (a state, or a log) and what a decision writes; `codec`: the byte form
 //!   for RDB, AOF and replication.
 //! - `parse`: command arguments to parameters, with every error text.
+//! - `leases`: concurrency leases (RL.ACQUIRE, RL.RELEASE, RL.RENEW), their state and its
+//!   byte form.
 //!
 //! Time and counts are integers; comparisons are made in `u128` so that no valid input can
 //! overflow, and the arithmetic saturates rather than panics on anything else.
@@ -23,6 +25,7 @@ pub mod codec;
 mod decide;
 mod decision;
 pub mod engines;
+pub mod leases;
 pub mod multi;
 mod params;
 pub mod parse;

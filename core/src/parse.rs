@@ -8,6 +8,9 @@
 use std::fmt;
 
 use crate::bounded::Bounded;
+use crate::leases::{
+    LeaseId, LeaseParamError, LeaseParams, DEFAULT_MAX_HELD, MAX_HELD, MAX_ID_LEN,
+};
 use crate::{Algorithm, Micros, ParamError, Params, MAX_LIMIT, MAX_WINDOW, MIN_WINDOW};
 
 /// The most limits one RL.MHIT call may check.
@@ -20,6 +23,8 @@ pub struct Settings {
     pub default_algorithm: Algorithm,
     /// The most entries an ALGO LOG key may need (`rl.log-max-entries`).
     pub log_max_entries: u64,
+    /// The most leases a key may hold, so the largest RL.ACQUIRE limit (`rl.lease-max-held`).
+    pub lease_max_held: u64,
 }
 
 impl Default for Settings {
@@ -27,6 +32,7 @@ impl Default for Settings {
         Settings {
             default_algorithm: Algorithm::Sliding,
             log_max_entries: 10_000,
+            lease_max_held: DEFAULT_MAX_HELD,
         }
     }
 }
@@ -38,6 +44,11 @@ pub enum ArgError {
     Window,
     Cost,
     Burst,
+    /// RL.ACQUIRE's limit, at most `rl.lease-max-held` (the value given).
+    LeaseLimit(u64),
+    Lease,
+    /// A lease id, named as the command names it (`ID`, `id`).
+    LeaseId(&'static str),
     Algorithm,
     BurstWithoutBucket,
     BurstTooLarge,
@@ -73,6 +84,16 @@ impl fmt::Display for ArgError {
             ),
             ArgError::Cost => write!(f, "COST must be an integer from 1 to {MAX_LIMIT}"),
             ArgError::Burst => write!(f, "BURST must be an integer from 1 to {MAX_LIMIT}"),
+            ArgError::LeaseLimit(max) => write!(
+                f,
+                "limit must be an integer from 1 to {max}, the most leases a key may hold \
+                 (rl.lease-max-held)"
+            ),
+            ArgError::Lease => f.write_str(
+                "lease must be a duration such as 60, 1500ms, 10s, 5m, 1h or 1d (from 1ms to \
+                 36500d)",
+            ),
+            ArgError::LeaseId(name) => write!(f, "{name} must be from 1 to {MAX_ID_LEN} bytes"),
             ArgError::Algorithm => write!(f, "ALGO must be one of {}", Algorithm::listed()),
             ArgError::BurstWithoutBucket => {
                 f.write_str("BURST applies to ALGO TOKEN, LEAKY and GCRA only")
@@ -314,6 +335,52 @@ pub fn cell_params(
         Some(q) => integer(q).ok_or(ArgError::Quantity)?,
     };
     Params::new(Algorithm::Gcra, limit, window, Some(burst), cost).map_err(cell_error)
+}
+
+/// RL.ACQUIRE's `limit lease [COST n] [ID id]`; a key may hold at most
+/// `settings.lease_max_held` leases. The id is `None` when the server is to make one.
+pub fn acquire_params<'a>(
+    limit: &[u8],
+    lease: &[u8],
+    options: impl IntoIterator<Item = &'a [u8]>,
+    settings: &Settings,
+) -> Result<(LeaseParams, Option<LeaseId>), ArgError> {
+    let max_held = settings.lease_max_held.clamp(1, MAX_HELD);
+    let limit = count(limit)
+        .filter(|n| *n <= max_held)
+        .ok_or(ArgError::LeaseLimit(max_held))?;
+    let lease = lease_duration(lease)?;
+    let mut cost = None;
+    let mut id = None;
+    let mut options = options.into_iter();
+    while let Some(name) = options.next() {
+        let value = options.next();
+        if name.eq_ignore_ascii_case(b"COST") {
+            let value = value.ok_or(ArgError::MissingValue("COST"))?;
+            set_once(&mut cost, "COST", count(value).ok_or(ArgError::Cost)?)?;
+        } else if name.eq_ignore_ascii_case(b"ID") {
+            let value = value.ok_or(ArgError::MissingValue("ID"))?;
+            set_once(&mut id, "ID", lease_id(value, "ID")?)?;
+        } else {
+            return Err(unknown(name, "COST or ID"));
+        }
+    }
+    let params = LeaseParams::new(limit, lease, cost.unwrap_or(1)).map_err(|e| match e {
+        LeaseParamError::Limit => ArgError::LeaseLimit(max_held),
+        LeaseParamError::Lease => ArgError::Lease,
+        LeaseParamError::Cost => ArgError::Cost,
+    })?;
+    Ok((params, id))
+}
+
+/// How long a lease lasts (RL.ACQUIRE, RL.RENEW): a duration, as a window is.
+pub fn lease_duration(text: &[u8]) -> Result<Micros, ArgError> {
+    duration(text).ok_or(ArgError::Lease)
+}
+
+/// A lease id, 1 to 64 bytes; `name` is the argument's name in the error.
+pub fn lease_id(text: &[u8], name: &'static str) -> Result<LeaseId, ArgError> {
+    LeaseId::new(text).ok_or(ArgError::LeaseId(name))
 }
 
 fn set_once<T>(slot: &mut Option<T>, name: &'static str, value: T) -> Result<(), ArgError> {

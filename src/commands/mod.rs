@@ -5,12 +5,16 @@
 //! A handler is a plain function from the call's context and arguments to
 //! `Result<Reply, CommandError>`; it never replies itself, so every path replies exactly once.
 
+mod acquire;
 mod declaration;
 mod hit;
 mod mhit;
 mod peek;
 mod registry;
+mod release;
+mod renew;
 mod reply;
+mod set_leases;
 mod set_state;
 mod throttle;
 
@@ -18,11 +22,13 @@ use std::ffi::{c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use redis_module::raw;
+use rl_core::leases::{self as lease_core, codec as lease_codec};
 use rl_core::parse::{self, ArgError};
 use rl_core::{codec::DecodeError, decide, Decision, Params};
 
 use crate::redis::context::{Arg, Ctx, Name};
 use crate::redis::key::{Access, Key, OtherType};
+use crate::redis::leases;
 use crate::redis::store::{self, Unstorable};
 use crate::redis::{config, notify};
 
@@ -42,9 +48,13 @@ pub enum CommandError {
     InvalidState(DecodeError),
     /// RL.SETSTATE's change to a log does not fit the log the key holds.
     NotThisLog,
+    /// RL.SETLEASES's state does not decode.
+    InvalidLeases(lease_codec::DecodeError),
     /// The limiter produced a state the module may not store: a bug, refused before anything
     /// is written.
     Unstorable(Unstorable),
+    /// The same, for leases.
+    UnstorableLeases(lease_core::Invalid),
     /// The handler panicked: a bug, contained.
     Panicked,
 }
@@ -61,6 +71,15 @@ impl std::fmt::Display for CommandError {
                 f,
                 "ERR state is not a valid rate limiter state: {e} (RL.SETSTATE replays what RL \
                  commands write to replicas and the AOF)"
+            ),
+            CommandError::InvalidLeases(e) => write!(
+                f,
+                "ERR state is not a valid leases state: {e} (RL.SETLEASES replays what \
+                 RL.ACQUIRE, RL.RELEASE and RL.RENEW write to replicas and the AOF)"
+            ),
+            CommandError::UnstorableLeases(why) => write!(
+                f,
+                "ERR internal error in the rl module: refused to store leases ({why})"
             ),
             CommandError::Unstorable(Unstorable(why)) => write!(
                 f,
@@ -84,6 +103,12 @@ impl From<ArgError> for CommandError {
 impl From<OtherType> for CommandError {
     fn from(_: OtherType) -> CommandError {
         CommandError::WrongType
+    }
+}
+
+impl From<leases::Unstorable> for CommandError {
+    fn from(e: leases::Unstorable) -> CommandError {
+        CommandError::UnstorableLeases(e.0)
     }
 }
 

@@ -8,7 +8,7 @@ use std::ffi::{c_char, c_int, CStr, CString};
 use redis_module::raw;
 
 use super::declaration::{ArgDoc, ArgType, Command, Keys};
-use super::{hit, mhit, peek, set_state, throttle};
+use super::{acquire, hit, mhit, peek, release, renew, set_leases, set_state, throttle};
 use crate::redis::context::Ctx;
 
 /// Every command, in the order they are registered.
@@ -17,6 +17,10 @@ const COMMANDS: &[&Command] = &[
     &peek::COMMAND,
     &mhit::COMMAND,
     &set_state::COMMAND,
+    &acquire::COMMAND,
+    &release::COMMAND,
+    &renew::COMMAND,
+    &set_leases::COMMAND,
 ];
 
 /// The ACL category of the rate-limiting commands, where the server supports module

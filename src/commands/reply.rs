@@ -1,5 +1,6 @@
 //! What a command answers when it succeeds, and how each answer is sent: the one reply path.
 
+use rl_core::leases::LeaseId;
 use rl_core::{Decision, Retry};
 
 use crate::redis::context::Ctx;
@@ -14,6 +15,10 @@ pub enum Reply {
     Multi(Decision, usize),
     /// CL.THROTTLE: redis-cell's five integers.
     Cell(Decision),
+    /// RL.ACQUIRE: RL.HIT's five integers, then the lease id (a nil when denied).
+    Acquired(Decision, Option<LeaseId>),
+    /// RL.RELEASE and RL.RENEW: 1 if the lease was held, 0 if not.
+    Held(bool),
     Ok,
     /// The server only asked where the keys are (a `getkeys-api` request): they were
     /// declared, and the server expects no reply.
@@ -30,6 +35,10 @@ impl Reply {
                 ctx.reply_integers(&[allowed, capacity, remaining, retry, reset, position]);
             }
             Reply::Cell(d) => ctx.reply_integers(&cell_fields(d)),
+            Reply::Acquired(d, id) => {
+                ctx.reply_integers_and_bulk(&decision_fields(d), id.as_ref().map(LeaseId::as_bytes))
+            }
+            Reply::Held(held) => ctx.reply_integer(i64::from(*held)),
             Reply::Ok => ctx.reply_ok(),
             Reply::KeysDeclared => {}
         }

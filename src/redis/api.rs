@@ -94,6 +94,8 @@ api_table! {
     reply_with_long_long = RedisModule_ReplyWithLongLong: fn(Ctx, c_longlong) -> c_int;
     reply_with_error = RedisModule_ReplyWithError: fn(Ctx, *const c_char) -> c_int;
     reply_with_simple_string = RedisModule_ReplyWithSimpleString: fn(Ctx, *const c_char) -> c_int;
+    reply_with_string_buffer = RedisModule_ReplyWithStringBuffer: fn(Ctx, *const c_char, usize) -> c_int;
+    reply_with_null = RedisModule_ReplyWithNull: fn(Ctx) -> c_int;
     wrong_arity = RedisModule_WrongArity: fn(Ctx) -> c_int;
     get_context_flags = RedisModule_GetContextFlags: fn(Ctx) -> c_int;
     is_keys_position_request = RedisModule_IsKeysPositionRequest: fn(Ctx) -> c_int;

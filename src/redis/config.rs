@@ -8,10 +8,13 @@
 //! - `rl.log-max-entries` (1 to 16,777,216, default 10,000): the most entries an ALGO LOG key
 //!   may need; a LOG limit that could need more is refused. `CONFIG SET` changes it at run
 //!   time (keys already holding more keep them).
+//! - `rl.lease-max-held` (1 to 1,000,000, default 10,000): the most leases a key may hold, so
+//!   the largest RL.ACQUIRE limit; `CONFIG SET` changes it at run time (keys already holding
+//!   more keep them until they expire or are released).
 //! - `rl.notify-denied` (`yes`/`no`, default `no`): a denied request publishes the keyspace
 //!   event `rl.denied` (module class); `CONFIG SET` changes it at run time.
 //!
-//! All three may also be given as module arguments, `loadmodule librl.so cell-compat yes`, which
+//! All of them may also be given as module arguments, `loadmodule librl.so cell-compat yes`, which
 //! set their starting values; a config line (`rl.cell-compat yes` after the loadmodule line,
 //! or `MODULE LOADEX ... CONFIG`) takes precedence.
 
@@ -19,6 +22,7 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use redis_module::raw;
+use rl_core::leases::{DEFAULT_MAX_HELD, MAX_HELD};
 use rl_core::parse;
 use rl_core::Algorithm;
 
@@ -29,6 +33,7 @@ type RString = *mut raw::RedisModuleString;
 static DEFAULT_ALGORITHM: AtomicUsize = AtomicUsize::new(0);
 static CELL_COMPAT: AtomicBool = AtomicBool::new(false);
 static NOTIFY_DENIED: AtomicBool = AtomicBool::new(false);
+static LEASE_MAX_HELD: AtomicU64 = AtomicU64::new(DEFAULT_MAX_HELD);
 static LOG_MAX_ENTRIES: AtomicU64 = AtomicU64::new(LOG_MAX_ENTRIES_DEFAULT);
 
 /// The most entries an ALGO LOG key may need, by default: 10,000 entries of a few bytes.
@@ -48,6 +53,7 @@ pub fn settings() -> parse::Settings {
     parse::Settings {
         default_algorithm: default_algorithm(),
         log_max_entries: LOG_MAX_ENTRIES.load(Ordering::Relaxed),
+        lease_max_held: LEASE_MAX_HELD.load(Ordering::Relaxed),
     }
 }
 
@@ -66,6 +72,7 @@ pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
         cell,
         notify_denied,
         log_max_entries,
+        lease_max_held,
     } = starting_values(module_args)?;
     let names: Vec<CString> = Algorithm::ALL
         .iter()
@@ -97,6 +104,12 @@ pub fn load(ctx: Ctx, module_args: &[&[u8]]) -> Result<(), String> {
         raw::REDISMODULE_CONFIG_DEFAULT,
         Some(get_notify_denied),
         Some(set_notify_denied),
+    ) && ctx.register_numeric_config(
+        c"lease-max-held",
+        lease_max_held as i64,
+        (1, MAX_HELD as i64),
+        Some(get_lease_max_held),
+        Some(set_lease_max_held),
     );
     if !registered {
         return Err("could not register the rl.* configs".into());
@@ -113,6 +126,7 @@ struct Starting {
     cell: bool,
     notify_denied: bool,
     log_max_entries: u64,
+    lease_max_held: u64,
 }
 
 impl Default for Starting {
@@ -122,12 +136,13 @@ impl Default for Starting {
             cell: false,
             notify_denied: false,
             log_max_entries: LOG_MAX_ENTRIES_DEFAULT,
+            lease_max_held: DEFAULT_MAX_HELD,
         }
     }
 }
 
 /// `name value` pairs: `default-algorithm <algorithm>`, `cell-compat yes|no`,
-/// `notify-denied yes|no`.
+/// `notify-denied yes|no`, `log-max-entries <n>`, `lease-max-held <n>`.
 fn starting_values(module_args: &[&[u8]]) -> Result<Starting, String> {
     let mut starting = Starting::default();
     let mut rest = module_args;
@@ -149,10 +164,16 @@ fn starting_values(module_args: &[&[u8]]) -> Result<Starting, String> {
             starting.log_max_entries = parse::integer(value)
                 .filter(|n| (1..=rl_core::engines::log::MAX_ENTRIES).contains(n))
                 .ok_or("module argument log-max-entries must be an integer from 1 to 16777216")?;
+        } else if name.eq_ignore_ascii_case(b"lease-max-held") {
+            starting.lease_max_held = parse::integer(value)
+                .filter(|n| (1..=MAX_HELD).contains(n))
+                .ok_or(format!(
+                    "module argument lease-max-held must be an integer from 1 to {MAX_HELD}"
+                ))?;
         } else {
             return Err(format!(
                 "unknown module argument {}, expected default-algorithm, cell-compat, \
-                 notify-denied or log-max-entries",
+                 notify-denied, log-max-entries or lease-max-held",
                 shown(name)
             ));
         }
@@ -232,5 +253,20 @@ unsafe extern "C" fn set_log_max_entries(
 ) -> c_int {
     // The server keeps the value within the registered bounds.
     LOG_MAX_ENTRIES.store(value.max(1) as u64, Ordering::Relaxed);
+    raw::REDISMODULE_OK as c_int
+}
+
+unsafe extern "C" fn get_lease_max_held(_name: *const c_char, _privdata: *mut c_void) -> i64 {
+    LEASE_MAX_HELD.load(Ordering::Relaxed) as i64
+}
+
+unsafe extern "C" fn set_lease_max_held(
+    _name: *const c_char,
+    value: i64,
+    _privdata: *mut c_void,
+    _err: *mut RString,
+) -> c_int {
+    // The server keeps the value within the registered bounds.
+    LEASE_MAX_HELD.store(value.clamp(1, MAX_HELD as i64) as u64, Ordering::Relaxed);
     raw::REDISMODULE_OK as c_int
 }

@@ -138,6 +138,35 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    pub fn reply_integer(self, value: i64) {
+        // SAFETY: `raw` is the live context of this call.
+        unsafe { (self.api.reply_with_long_long)(self.raw, value) };
+    }
+
+    /// An array of integers followed by one bulk string, or a nil in its place.
+    pub fn reply_integers_and_bulk(self, values: &[i64], last: Option<&[u8]>) {
+        // SAFETY: `raw` is the live context of this call; an array of that many integers and
+        // one more element; the buffer and its length, copied by the server.
+        unsafe {
+            (self.api.reply_with_array)(self.raw, values.len() as c_long + 1);
+            for &v in values {
+                (self.api.reply_with_long_long)(self.raw, v);
+            }
+            match last {
+                Some(bytes) => {
+                    (self.api.reply_with_string_buffer)(
+                        self.raw,
+                        bytes.as_ptr().cast::<c_char>(),
+                        bytes.len(),
+                    );
+                }
+                None => {
+                    (self.api.reply_with_null)(self.raw);
+                }
+            }
+        }
+    }
+
     pub fn reply_ok(self) {
         // SAFETY: `raw` is the live context of this call; the text is NUL-terminated.
         unsafe { (self.api.reply_with_simple_string)(self.raw, c"OK".as_ptr()) };

@@ -7,6 +7,8 @@
 //!
 //! - `store`: how a state is read from a key, written with its expiry, announced, replicated.
 //! - `datatype`: the `ratelimit` type's callbacks (RDB, AOF rewrite, copy, digest, memory).
+//! - `leases`: the `rl-leases` type (concurrency leases): its callbacks, and how its states
+//!   are read from keys, written with their expiry, announced and replicated.
 //! - `packed`: a state's layout in memory, inside a key.
 //! - `propagation`: whether anything (AOF, replicas, backlog, cluster) can receive effects.
 //! - `notify`: keyspace events, and the expiry of restored keys.
@@ -18,6 +20,7 @@ pub mod context;
 pub mod datatype;
 pub mod io;
 pub mod key;
+pub mod leases;
 pub mod metrics;
 pub mod notify;
 pub mod packed;

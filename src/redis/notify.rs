@@ -3,7 +3,7 @@
 //! Every change a command makes to a key is announced in the module event class (`d` in
 //! `notify-keyspace-events`; nothing is built when the server publishes no event of that
 //! class), named after the command: `rl.hit`, `rl.mhit`, `cl.throttle`,
-//! `rl.setstate`; a key deleted because its state carries nothing any more is announced as a
+//! `rl.setstate`, and for leases `rl.acquire`, `rl.release`, `rl.renew`, `rl.setleases`; a key deleted because its state carries nothing any more is announced as a
 //! generic `del`. With `rl.notify-denied yes`, a denied request is announced as `rl.denied` on
 //! the key that denied it, so that abuse can be watched with `PSUBSCRIBE`.
 //!
@@ -19,12 +19,16 @@ use redis_module::raw;
 
 use super::context::{Ctx, Name, OwnedName};
 use super::key::{Access, Key};
-use super::{config, store};
+use super::{config, leases, store};
 
 pub const HIT: &CStr = c"rl.hit";
 pub const MULTI_HIT: &CStr = c"rl.mhit";
 pub const THROTTLE: &CStr = c"cl.throttle";
 pub const SET_STATE: &CStr = c"rl.setstate";
+pub const ACQUIRE: &CStr = c"rl.acquire";
+pub const RELEASE: &CStr = c"rl.release";
+pub const RENEW: &CStr = c"rl.renew";
+pub const SET_LEASES: &CStr = c"rl.setleases";
 const DENIED: &CStr = c"rl.denied";
 
 const MODULE_CLASS: c_int = raw::REDISMODULE_NOTIFY_MODULE;
@@ -94,7 +98,8 @@ fn give_expiry(ctx: Ctx, name: Name) {
     let expires_at = store::read(&key)
         .ok()
         .and_then(|stored| stored.held())
-        .and_then(|held| held.to_expiry());
+        .and_then(|held| held.to_expiry())
+        .or_else(|| leases::last_expiry(&key));
     if let Some(at) = expires_at {
         key.set_expire_at(i64::try_from(at.ceil_millis()).unwrap_or(i64::MAX));
     }

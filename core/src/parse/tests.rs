@@ -241,3 +241,86 @@ fn messages_name_the_argument() {
         .to_string()
         .contains("'X'"));
 }
+
+fn acquire(
+    limit: &str,
+    lease: &str,
+    options: &[&str],
+) -> Result<(LeaseParams, Option<LeaseId>), ArgError> {
+    acquire_params(
+        limit.as_bytes(),
+        lease.as_bytes(),
+        options.iter().map(|o| o.as_bytes()),
+        &Settings::default(),
+    )
+}
+
+#[test]
+fn acquire_arguments_and_their_errors() {
+    let (p, id) = acquire("5", "30s", &[]).unwrap();
+    assert_eq!(
+        (p.limit(), p.lease(), p.cost(), id),
+        (5, Micros::from_millis(30_000), 1, None)
+    );
+    let (p, id) = acquire("5", "250ms", &["cost", "2", "id", "job-7"]).unwrap();
+    assert_eq!((p.cost(), id), (2, LeaseId::new(b"job-7")));
+    // A cost above the limit is a request that never fits, not an error.
+    assert_eq!(acquire("5", "1s", &["COST", "6"]).unwrap().0.cost(), 6);
+    let limit = ArgError::LeaseLimit(10_000);
+    assert_eq!(acquire("0", "1s", &[]), Err(limit.clone()));
+    assert_eq!(acquire("-1", "1s", &[]), Err(limit.clone()));
+    assert_eq!(acquire("10001", "1s", &[]), Err(limit.clone()));
+    assert!(acquire("10000", "1s", &[]).is_ok());
+    assert_eq!(acquire("5", "0", &[]), Err(ArgError::Lease));
+    assert_eq!(acquire("5", "36501d", &[]), Err(ArgError::Lease));
+    assert_eq!(acquire("5", "1s", &["COST", "0"]), Err(ArgError::Cost));
+    assert_eq!(
+        acquire("5", "1s", &["ID", ""]),
+        Err(ArgError::LeaseId("ID"))
+    );
+    let long = "x".repeat(65);
+    assert_eq!(
+        acquire("5", "1s", &["ID", &long]),
+        Err(ArgError::LeaseId("ID"))
+    );
+    assert!(acquire("5", "1s", &["ID", &long[..64]]).is_ok());
+    assert_eq!(
+        acquire("5", "1s", &["ID"]),
+        Err(ArgError::MissingValue("ID"))
+    );
+    assert_eq!(
+        acquire("5", "1s", &["ID", "a", "ID", "b"]),
+        Err(ArgError::Repeated("ID"))
+    );
+    assert_eq!(
+        acquire("5", "1s", &["ALGO", "GCRA"]),
+        Err(ArgError::UnknownOption("ALGO".into(), "COST or ID"))
+    );
+    // The bound follows the config, within MAX_HELD.
+    let held = |lease_max_held| Settings {
+        lease_max_held,
+        ..Settings::default()
+    };
+    let small = acquire_params(b"4", b"1s", [], &held(3));
+    assert_eq!(small, Err(ArgError::LeaseLimit(3)));
+    let huge = acquire_params(b"1000001", b"1s", [], &held(u64::MAX));
+    assert_eq!(huge, Err(ArgError::LeaseLimit(MAX_HELD)));
+}
+
+#[test]
+fn lease_messages_name_the_argument_and_the_config() {
+    assert_eq!(
+        ArgError::LeaseLimit(10_000).to_string(),
+        "limit must be an integer from 1 to 10000, the most leases a key may hold \
+         (rl.lease-max-held)"
+    );
+    assert!(ArgError::Lease
+        .to_string()
+        .starts_with("lease must be a duration"));
+    assert_eq!(
+        ArgError::LeaseId("id").to_string(),
+        "id must be from 1 to 64 bytes"
+    );
+    assert_eq!(lease_duration(b"5m"), Ok(Micros::from_millis(300_000)));
+    assert_eq!(lease_id(b"", "id"), Err(ArgError::LeaseId("id")));
+}
