@@ -14,8 +14,8 @@ VENV_PYTHON := build/venv/bin/python
 SOAK_BUILD := $(if $(RL_MODULE),,build)
 export RL_MODULE ?= $(abspath $(MODULE))
 
-.PHONY: build run install test unit matrix python-test python-lint accuracy bench lint clean \
-	soak soak-quick soak-lint
+.PHONY: build run install test unit matrix python-test python-lint accuracy bench bench-http lint \
+	clean soak soak-quick soak-lint
 
 # Where `make install` puts the module (PREFIX=... to change it).
 PREFIX ?= /usr/local
@@ -73,6 +73,14 @@ accuracy:
 bench: build
 	scripts/install-deps.sh --servers
 	$(VENV_PYTHON) bench/bench.py $(if $(QUICK),--quick)
+
+# The HTTP benchmark: the tutorial's Flask endpoint under gunicorn with no limiter, the
+# tutorial's INCR+EXPIRE pipeline, Flask-Limiter and redis-rl, load from wrk; rewrites its
+# section of BENCHMARKS.md (about 10 minutes; QUICK=1 for a smoke run under a minute, written
+# to build/BENCHMARKS-http-quick.md).
+bench-http: build
+	scripts/install-deps.sh --bench
+	$(VENV_PYTHON) bench/http/run.py $(if $(QUICK),--quick)
 
 # The probes that found the module's reliability bugs, on every server of the matrix: command
 # fuzzing, crafted RESTORE payloads, SIGKILL under load, resharding under traffic, clock
