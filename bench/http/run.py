@@ -3,26 +3,28 @@
 no limiter, the tutorial's INCR+EXPIRE pipeline, Flask-Limiter and redis-rl, side by side in
 one run. Writes its section of BENCHMARKS.md (between the markers of markers.py).
 
-    bench/http/run.py            the full run (about 9 minutes on 2 cores)
+    bench/http/run.py            the full run (about 11 minutes on 2 cores)
     bench/http/run.py --quick    a smoke run (under a minute): one round, one short pass per
                                  variant, written to build/BENCHMARKS-http-quick.md
 
 Layout: one redis-server 7.0 (the module loaded) and one gunicorn process with one sync
 worker, both pinned to core 0; wrk (one thread) pinned to core 1, with bench/http/keys.lua
 drawing API keys from hot, warm and cold tiers. For each round and each variant (in an order
-that rotates from round to round, since the machine is noisy): FLUSHALL, start the app, warm
-it up, CONFIG RESETSTAT, then
+that rotates from round to round, since the machine is noisy, with runs of no limiter first,
+last and between every 6 variants): FLUSHALL, start the app, warm it up, CONFIG RESETSTAT,
+then
 
   - a throughput pass: 4 connections, so that the worker always has a request waiting
     (requests/s);
   - a latency pass: 1 connection, so that a request never queues behind another (p50, p99,
-    and the latency the limiter adds over "no limiter" in the same round);
+    and the latency the limiter adds: against the mean of the runs of no limiter just before
+    and after, since the load of the machine drifts);
 
 then read INFO commandstats: every command the server ran, divided by the requests wrk
 completed in both passes. In the first round the warm-up, and a pass after the measured ones,
-run under MONITOR, which tells the commands the app sends from those a Lua script runs inside
-the server (commandstats counts both); a command MONITOR never saw counts as sent. Each figure
-is the median of the rounds.
+run under MONITOR where the app runs Lua scripts, which tells the commands the app sends from
+those the scripts run inside the server (commandstats counts both); a command MONITOR never
+saw counts as sent. Each figure is the median of the rounds.
 """
 
 import argparse
@@ -371,9 +373,37 @@ def add_counts(total, counts):
         total[key] = total.get(key, 0) + n
 
 
+NONE = ("none", "")
+
+
+def round_order(round_, block):
+    """The variants in an order that rotates from round to round, with no limiter first, last
+    and after every `block` of them: the machine's load drifts, and each variant's latency is
+    compared with the runs of no limiter just before and just after it."""
+    others = [v for v in VARIANTS if v != NONE]
+    shift = round_ * 5 % len(others)
+    others = others[shift:] + others[:shift]
+    order = []
+    for start in range(0, len(others), block):
+        order += [NONE, *others[start : start + block]]
+    return [*order, NONE]
+
+
+def set_baselines(results):
+    """Each run's base_p50 and base_p99: the mean of the runs of no limiter around it."""
+    nones = [i for i, (v, _) in enumerate(results) if v == NONE]
+    for i, (variant, r) in enumerate(results):
+        before = max(j for j in nones if j <= i)
+        after = min(j for j in nones if j >= i)
+        for key in ("p50", "p99"):
+            r["base_" + key] = (results[before][1][key] + results[after][1][key]) / 2
+        if variant == NONE:
+            r["base_p50"], r["base_p99"] = r["p50"], r["p99"]
+
+
 def summarize(runs):
-    """Medians over the rounds; latency added against "no limiter" of the same round."""
-    base = runs[("none", "")]
+    """Medians over the rounds; the latency added is each run's own (against the runs of no
+    limiter around it), and its median."""
     rows = []
     for variant, samples in runs.items():
 
@@ -381,7 +411,7 @@ def summarize(runs):
             return statistics.median(f(s) for s in samples)
 
         def added(key, samples=samples):
-            return statistics.median(s[key] - b[key] for s, b in zip(samples, base, strict=True))
+            return statistics.median(s[key] - s["base_" + key] for s in samples)
 
         def by_name(part, samples=samples):
             names = {n for s in samples for n in s[part]}
@@ -536,7 +566,9 @@ def section(rows, settings, version, elapsed, quick):
             "ones, 50% from 1,000,000 cold ones",
             f"- per variant {passes}; the database emptied and the app started afresh for every "
             f"variant; {method}",
-            "- added latency: the variant's p50 (p99) minus that of no limiter in the same round; "
+            "- added latency: a run's p50 (p99) minus the mean of those of the runs of no limiter "
+            "just before and after it (no limiter runs first, last and between every "
+            f"{settings['block']} variants), median over the rounds; "
             "commands: INFO commandstats over the measured passes, divided by the requests wrk "
             "completed, split by MONITOR into those the app sent and those Lua scripts ran "
             "inside the server (MULTI and EXEC count as commands)",
@@ -566,7 +598,7 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run, under a minute")
-    parser.add_argument("--rounds", type=int, help="rounds (default 3, 1 with --quick)")
+    parser.add_argument("--rounds", type=int, help="rounds (default 5, 1 with --quick)")
     parser.add_argument(
         "--out",
         help="the Markdown file whose bench-http section is rewritten "
@@ -582,9 +614,10 @@ def main():
         raise SystemExit("build the module first: make build")
     settings = {
         "quick": args.quick,
-        "rounds": args.rounds or (1 if args.quick else 3),
+        "rounds": args.rounds or (1 if args.quick else 5),
         "warm": 1,
-        "seconds": 1 if args.quick else 4,
+        "seconds": 1 if args.quick else 2,
+        "block": len(VARIANTS) if args.quick else 6,
     }
     started = time.time()
     workdir = os.path.join(ROOT, "build", "bench-http")
@@ -592,9 +625,10 @@ def main():
     runs, census = {}, {}
     try:
         for round_ in range(settings["rounds"]):
-            shift = round_ * 5 % len(VARIANTS)
-            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+            results = []
+            for variant in round_order(round_, settings["block"]):
                 r = measure(server, *variant, round_, settings, census, workdir)
+                results.append((variant, r))
                 runs.setdefault(variant, []).append(r)
                 sent, inside = sum(r["sent"].values()), sum(r["inside"].values())
                 log(
@@ -603,6 +637,7 @@ def main():
                     f"refused {100 * r['refused']:4.1f}%  sent {sent:.2f}  run "
                     f"{sent + inside:.2f}  {per_command(r['sent'])}"
                 )
+            set_baselines(results)
         version = server.version
     finally:
         App.reap()
