@@ -57,10 +57,11 @@ python-test: build
 	$(MAKE) python-lint
 	scripts/test-matrix.sh --python
 
-# Formatting, lint and types of python/ (ruff, mypy --strict; settings in python/pyproject.toml).
+# Formatting, lint and types of python/ (ruff, mypy --strict; settings in python/pyproject.toml),
+# and formatting and lint of the HTTP benchmark's Python (settings in bench/http/ruff.toml).
 python-lint:
-	build/venv/bin/ruff format --check python examples
-	build/venv/bin/ruff check python examples
+	build/venv/bin/ruff format --check python examples bench/http
+	build/venv/bin/ruff check python examples bench/http
 	cd python && ../build/venv/bin/mypy
 
 # Replays seeded request traces through every algorithm and an exact sliding log, and
