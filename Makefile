@@ -77,7 +77,7 @@ bench: build
 
 # The HTTP benchmark: the tutorial's Flask endpoint under gunicorn with no limiter, the
 # tutorial's INCR+EXPIRE pipeline, Flask-Limiter and redis-rl, load from wrk; rewrites its
-# section of BENCHMARKS.md (about 11 minutes; QUICK=1 for a smoke run under a minute, written
+# section of BENCHMARKS.md (about 10 minutes; QUICK=1 for a smoke run under a minute, written
 # to build/BENCHMARKS-http-quick.md).
 bench-http: build
 	scripts/install-deps.sh --bench

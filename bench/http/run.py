@@ -3,7 +3,7 @@
 no limiter, the tutorial's INCR+EXPIRE pipeline, Flask-Limiter and redis-rl, side by side in
 one run. Writes its section of BENCHMARKS.md (between the markers of markers.py).
 
-    bench/http/run.py            the full run (about 11 minutes on 2 cores)
+    bench/http/run.py            the full run (about 10 minutes on 2 cores)
     bench/http/run.py --quick    a smoke run (under a minute): one round, one short pass per
                                  variant, written to build/BENCHMARKS-http-quick.md
 
