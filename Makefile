@@ -14,8 +14,8 @@ VENV_PYTHON := build/venv/bin/python
 SOAK_BUILD := $(if $(RL_MODULE),,build)
 export RL_MODULE ?= $(abspath $(MODULE))
 
-.PHONY: build run install test unit matrix python-test python-lint accuracy bench lint clean \
-	soak soak-quick soak-lint
+.PHONY: build run install test unit matrix python-test python-lint accuracy bench bench-http lint \
+	clean soak soak-quick soak-lint
 
 # Where `make install` puts the module (PREFIX=... to change it).
 PREFIX ?= /usr/local
@@ -57,10 +57,11 @@ python-test: build
 	$(MAKE) python-lint
 	scripts/test-matrix.sh --python
 
-# Formatting, lint and types of python/ (ruff, mypy --strict; settings in python/pyproject.toml).
+# Formatting, lint and types of python/ (ruff, mypy --strict; settings in python/pyproject.toml),
+# and formatting and lint of the HTTP benchmark's Python (settings in bench/http/ruff.toml).
 python-lint:
-	build/venv/bin/ruff format --check python examples
-	build/venv/bin/ruff check python examples
+	build/venv/bin/ruff format --check python examples bench/http
+	build/venv/bin/ruff check python examples bench/http
 	cd python && ../build/venv/bin/mypy
 
 # Replays seeded request traces through every algorithm and an exact sliding log, and
@@ -73,6 +74,14 @@ accuracy:
 bench: build
 	scripts/install-deps.sh --servers
 	$(VENV_PYTHON) bench/bench.py $(if $(QUICK),--quick)
+
+# The HTTP benchmark: the tutorial's Flask endpoint under gunicorn with no limiter, the
+# tutorial's INCR+EXPIRE pipeline, Flask-Limiter and redis-rl, load from wrk; rewrites its
+# section of BENCHMARKS.md (about 10 minutes; QUICK=1 for a smoke run under a minute, written
+# to build/BENCHMARKS-http-quick.md).
+bench-http: build
+	scripts/install-deps.sh --bench
+	$(VENV_PYTHON) bench/http/run.py $(if $(QUICK),--quick)
 
 # The probes that found the module's reliability bugs, on every server of the matrix: command
 # fuzzing, crafted RESTORE payloads, SIGKILL under load, resharding under traffic, clock

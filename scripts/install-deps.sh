@@ -7,6 +7,8 @@
 #                              Python package's test and lint tools, and the package itself
 #                              (python/, editable, with its Flask and ASGI extras)
 #   install-deps.sh --valgrind also valgrind, for make soak's memory check
+#   install-deps.sh --bench    what make bench-http adds to --servers: wrk (apt), and gunicorn
+#                              and Flask-Limiter with their dependencies in the venv
 # Options combine: install-deps.sh --servers --valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,12 +22,20 @@ PYTHON_TOOLS=(
     uvicorn==0.54.0 httpx==0.28.1 pyyaml==6.0.3 pytest==9.2.0 ruff==0.17.6 mypy==2.4.1
     hatchling==1.33.0 editables==0.6
 )
+# The HTTP benchmark's server and the limiter it is compared with, with every dependency they
+# add to the venv, pinned so that the comparison is with the same releases on every machine.
+BENCH_TOOLS=(
+    gunicorn==27.0.1 flask-limiter==4.1.1 limits==5.8.0 deprecated==1.3.1 wrapt==2.5.2
+    ordered-set==4.1.0
+)
 VENV=${VENV:-build/venv}
 
 servers=0
+bench=0
 for arg in "$@"; do
     case "$arg" in
         --servers) servers=1 ;;
+        --bench) servers=1; bench=1; APT_PACKAGES+=(wrk) ;;
         --valgrind) APT_PACKAGES+=(valgrind) ;;
         *) echo "unknown option $arg" >&2; exit 2 ;;
     esac
@@ -59,6 +69,16 @@ if ((servers)); then
         # Editable: the tests import the working tree. The pinned hatchling builds it.
         "${pip[@]}" --no-build-isolation --no-deps -e "python[flask,asgi]"
         rm -f "$VENV"/.installed-*
+        touch "$stamp"
+    fi
+fi
+
+if ((bench)); then
+    stamp="$VENV/.bench-installed-$(printf '%s' "${BENCH_TOOLS[*]}" | md5sum | cut -c1-8)"
+    if [ ! -e "$stamp" ]; then
+        echo "installing ${BENCH_TOOLS[*]} into $VENV"
+        "$VENV/bin/pip" install -q --disable-pip-version-check "${BENCH_TOOLS[@]}"
+        rm -f "$VENV"/.bench-installed-*
         touch "$stamp"
     fi
 fi
