@@ -18,7 +18,7 @@ from redis_rl import RL, AsyncRateLimiter, AsyncRL, KeyLimit, RateLimiter
 import servers
 from conftest import FrozenClock, command_calls, serve_asgi, serve_wsgi
 from test_asgi_http import middleware_app
-from test_flask_http import example_across_a_window, load_example
+from test_flask_http import example_across_a_window, load_example, otp_across_an_hour, otp_app
 
 pytest.importorskip("redis_rl.scripts")
 
@@ -150,6 +150,14 @@ def test_the_flask_example_without_the_module(
     with serve_wsgi(load_example(plain.url(), monkeypatch).app) as url:
         example_across_a_window(url, frozen_plain)
     assert plain.client().keys("rl:{*") == []  # the script's keys only
+
+
+def test_an_exact_limit_over_http_without_the_module(
+    plain: servers.Server, frozen_plain: FrozenClock
+) -> None:
+    with serve_wsgi(otp_app(plain.url())) as url:
+        otp_across_an_hour(url, frozen_plain)
+    assert plain.client().type("rl:lua:{+15550100}:otp:3/3600") == b"list"
 
 
 def test_the_asgi_middleware_without_the_module(
