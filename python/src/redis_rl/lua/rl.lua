@@ -97,9 +97,11 @@ server's for scripts, not the module's "OOM command not allowed ...".
 
 Speed. The script form runs this whole file on every call: its top level only defines local
 functions, with no tables and no string building, and each function captures as few locals as
-it can, since creating a closure costs more the more upvalues it has. Constants are written out
-where they are used (Lua folds 2^53 and the like when it compiles), and the string and math
-functions are called through their libraries.
+it can, since creating a closure costs more the more upvalues it has. The functions of logs
+and of leases are made only by the calls that need them (logs(), lease_command), so that the
+other calls do not pay for them. Constants are written out where they are used (Lua folds 2^53
+and the like when it compiles), and the string and math functions are called through their
+libraries.
 ]]
 
 -- The constants:
@@ -414,7 +416,8 @@ local function complete(limit, cost)
     end
     if needs > 10000 then
       return string.format("ERR ALGO LOG keeps an entry per millisecond with admissions in the "
-        .. "window, up to %d for this limit and window, more than rl.log-max-entries (10000)", needs)
+        .. "window, up to %d for this limit and window, more than rl.log-max-entries (10000)",
+        needs)
     end
   end
   limit.cost = cost
@@ -530,61 +533,6 @@ local function parse_mhit(nkeys, args, first)
     end
   end
   return limits
-end
-
-local LEASE_DURATION = "ERR lease must be a duration such as 60, 1500ms, 10s, 5m, 1h or 1d "
-  .. "(from 1ms to 36500d)"
-
--- A lease id, 1 to 64 bytes of anything; `name` is the argument's name in the error. The id, or
--- nil and the error.
-local function lease_id(text, name)
-  if #text < 1 or #text > 64 then
-    return nil, "ERR " .. name .. " must be from 1 to 64 bytes"
-  end
-  return text
-end
-
--- RL.ACQUIRE: `limit lease [COST n] [ID id]` from args[first..]: the limit, the lease in
--- microseconds, the cost and the id (nil: the script makes one); or nil and the error. The
--- limit is at most 10000, the module's rl.lease-max-held at its default.
-local function parse_acquire(args, first)
-  local l = count(args[first])
-  if not l or l > 10000 then
-    return nil, "ERR limit must be an integer from 1 to 10000, the most leases a key may hold "
-      .. "(rl.lease-max-held)"
-  end
-  local lease = duration(args[first + 1])
-  if not lease then
-    return nil, LEASE_DURATION
-  end
-  local cost, id, err
-  local i = first + 2
-  local name = args[i]
-  while name do
-    local value = args[i + 1]
-    local option = string.upper(name)
-    if option == "COST" then
-      cost, err = take_cost(cost, value)
-    elseif option == "ID" then
-      if not value then
-        return nil, "ERR ID needs a value"
-      end
-      local given
-      given, err = lease_id(value, "ID")
-      if given and id then
-        err = "ERR ID is given more than once"
-      end
-      id = given
-    else
-      err = unknown(name, "COST or ID")
-    end
-    if err then
-      return nil, err
-    end
-    i = i + 2
-    name = args[i]
-  end
-  return l, lease, cost or 1, id
 end
 
 ---------------------------------------------------------------------------------------------
@@ -736,129 +684,263 @@ end
 -- among them and ended whether they are all; times and units the entries parsed so far; bad
 -- is set when an entry does not parse (the key then answers WRONGTYPE).
 
--- The log in a list whose first elements are `head` (the header and up to 8 entries), seen at
--- now (ms); nil when the list is not a log.
-local function log_view(key, head, now_ms)
-  local w, as_of, base, last, total =
-    string.match(head[1], "^L1 (%d+) (%d+) (%-?%d+) (%-?%d+) (%d+)$")
-  if not w or #head < 2 or #w > 13 or #as_of > 14 or #base > 15 or #last > 15 or #total > 16
-  then
-    return nil
-  end
-  w, as_of, base, last, total =
-    tonumber(w), tonumber(as_of), tonumber(base), tonumber(last), tonumber(total)
-  if w < 1 or w > 3153600000000 or as_of > 72057594037927 or base > last or last > as_of
-    or base <= as_of - w or total < 1 or total > (2^53 - 1) then
-    return nil
-  end
-  local shift = 0
-  if as_of > now_ms then
-    shift = as_of - now_ms
-  end
-  -- Every field at once: a table that grows field by field is rebuilt as it grows.
-  return {
-    "L",
-    w * 1000,
-    w_ms = w,
-    now = now_ms,
-    key = key,
-    base = base - shift,
-    last = last - shift,
-    total = total,
-    shift = shift,
-    texts = head,
-    fetched = #head - 1,
-    ended = #head < 9,
-    times = {},
-    units = {},
-    parsed = 0,
-    bad = false,
-  }
-end
+-- The script form runs this file on every call, and makes a closure of every function at its
+-- top level: the functions of logs are made by logs(), only by a call that meets a log (once
+-- for the function form's library).
 
--- A log of this window (ms) holding `units` admitted now, in memory: what the units in use of
--- another shape become when a key turns to ALGO LOG.
-local function log_seeded(w_ms, units, now_ms)
-  return {
-    "L",
-    w_ms * 1000,
-    w_ms = w_ms,
-    now = now_ms,
-    key = false,
-    base = now_ms,
-    last = now_ms,
-    total = units,
-    shift = 0,
-    texts = false,
-    fetched = 1,
-    ended = true,
-    times = { now_ms },
-    units = { units },
-    parsed = 1,
-    bad = false,
-  }
-end
+local log_functions
 
--- The time (ms, as seen now) and units of the log's i-th entry, oldest first; nil past the
--- newest, or when the entry does not parse (the log is then bad). The list is read on demand,
--- each read taking as many entries again as were read so far.
-local function log_entry(log, i)
-  while log.parsed < i do
-    local j = log.parsed + 1
-    if j > log.fetched then
-      if log.ended then
-        return nil
-      end
-      local want = log.fetched + 8
-      local more = redis.call("LRANGE", log.key, log.fetched + 1, log.fetched + want)
-      local texts = log.texts
-      for k = 1, #more do
-        texts[#texts + 1] = more[k]
-      end
-      log.fetched = log.fetched + #more
-      log.ended = #more < want
-      if j > log.fetched then
-        return nil
-      end
+-- The functions of logs: view, seeded, entry, aged, decide and store.
+local function logs()
+  if log_functions then
+    return log_functions
+  end
+  -- The log in a list whose first elements are `head` (the header and up to 8 entries), seen at
+  -- now (ms); nil when the list is not a log.
+  local function log_view(key, head, now_ms)
+    local w, as_of, base, last, total =
+      string.match(head[1], "^L1 (%d+) (%d+) (%-?%d+) (%-?%d+) (%d+)$")
+    if not w or #head < 2 or #w > 13 or #as_of > 14 or #base > 15 or #last > 15 or #total > 16
+    then
+      return nil
     end
-    local text = log.texts[j + 1]
-    local delta, units = string.match(text, "^(%d+)$"), 1
-    if not delta then
-      delta, units = string.match(text, "^(%d+):(%d+)$")
-      if not delta or #units > 16 then
+    w, as_of, base, last, total =
+      tonumber(w), tonumber(as_of), tonumber(base), tonumber(last), tonumber(total)
+    if w < 1 or w > 3153600000000 or as_of > 72057594037927 or base > last or last > as_of
+      or base <= as_of - w or total < 1 or total > (2^53 - 1) then
+      return nil
+    end
+    local shift = 0
+    if as_of > now_ms then
+      shift = as_of - now_ms
+    end
+    -- Every field at once: a table that grows field by field is rebuilt as it grows.
+    return {
+      "L",
+      w * 1000,
+      w_ms = w,
+      now = now_ms,
+      key = key,
+      base = base - shift,
+      last = last - shift,
+      total = total,
+      shift = shift,
+      texts = head,
+      fetched = #head - 1,
+      ended = #head < 9,
+      times = {},
+      units = {},
+      parsed = 0,
+      bad = false,
+    }
+  end
+
+  -- A log of this window (ms) holding `units` admitted now, in memory: what the units in use of
+  -- another shape become when a key turns to ALGO LOG.
+  local function log_seeded(w_ms, units, now_ms)
+    return {
+      "L",
+      w_ms * 1000,
+      w_ms = w_ms,
+      now = now_ms,
+      key = false,
+      base = now_ms,
+      last = now_ms,
+      total = units,
+      shift = 0,
+      texts = false,
+      fetched = 1,
+      ended = true,
+      times = { now_ms },
+      units = { units },
+      parsed = 1,
+      bad = false,
+    }
+  end
+
+  -- The time (ms, as seen now) and units of the log's i-th entry, oldest first; nil past the
+  -- newest, or when the entry does not parse (the log is then bad). The list is read on demand,
+  -- each read taking as many entries again as were read so far.
+  local function log_entry(log, i)
+    while log.parsed < i do
+      local j = log.parsed + 1
+      if j > log.fetched then
+        if log.ended then
+          return nil
+        end
+        local want = log.fetched + 8
+        local more = redis.call("LRANGE", log.key, log.fetched + 1, log.fetched + want)
+        local texts = log.texts
+        for k = 1, #more do
+          texts[#texts + 1] = more[k]
+        end
+        log.fetched = log.fetched + #more
+        log.ended = #more < want
+        if j > log.fetched then
+          return nil
+        end
+      end
+      local text = log.texts[j + 1]
+      local delta, units = string.match(text, "^(%d+)$"), 1
+      if not delta then
+        delta, units = string.match(text, "^(%d+):(%d+)$")
+        if not delta or #units > 16 then
+          log.bad = true
+          return nil
+        end
+        units = tonumber(units)
+      end
+      local t
+      if j == 1 then
+        t = log.base
+      else
+        t = log.times[j - 1] + tonumber(delta)
+      end
+      if #delta > 14 or units < 1 or units > (2^53 - 1) or (j > 1 and t <= log.times[j - 1])
+        or t > log.last then
         log.bad = true
         return nil
       end
-      units = tonumber(units)
+      log.times[j], log.units[j] = t, units
+      log.parsed = j
     end
-    local t
-    if j == 1 then
-      t = log.base
-    else
-      t = log.times[j - 1] + tonumber(delta)
-    end
-    if #delta > 14 or units < 1 or units > (2^53 - 1) or (j > 1 and t <= log.times[j - 1])
-      or t > log.last then
-      log.bad = true
-      return nil
-    end
-    log.times[j], log.units[j] = t, units
-    log.parsed = j
+    return log.times[i], log.units[i]
   end
-  return log.times[i], log.units[i]
-end
 
--- The entries that aged out of the log at now (their time at most now - window): how many,
--- and their units.
-local function log_aged(log)
-  local cutoff = log.now - log.w_ms
-  local n, freed = 0, 0
-  local t, u = log_entry(log, 1)
-  while t and t <= cutoff do
-    n, freed = n + 1, freed + u
-    t, u = log_entry(log, n + 1)
+  -- The entries that aged out of the log at now (their time at most now - window): how many,
+  -- and their units.
+  local function log_aged(log)
+    local cutoff = log.now - log.w_ms
+    local n, freed = 0, 0
+    local t, u = log_entry(log, 1)
+    while t and t <= cutoff do
+      n, freed = n + 1, freed + u
+      t, u = log_entry(log, n + 1)
+    end
+    return n, freed
   end
-  return n, freed
+
+  -- LOG: admitted when the units admitted in the last window, plus the cost, are at most the
+  -- limit. Time is in whole milliseconds: an entry of millisecond t counts until t + window - 1.
+  -- Decides against a log of the limit's window seen at now (nil: none) and returns allowed,
+  -- remaining, retry, reset, and the entries that aged out and their units.
+  local function log_decide(log, limit, now_ms, now_sub)
+    local w_ms, l, cost = limit.window / 1000, limit.limit, limit.cost
+    local aged, freed, used = 0, 0, 0
+    if log then
+      aged, freed = log_aged(log)
+      used = log.total - freed
+    end
+    local allowed = cost <= l and used <= l - cost
+    local held = used
+    if allowed then
+      held = used + cost
+    end
+    local retry = 0
+    if not allowed then
+      if cost > l then
+        retry = -1
+      else
+        -- Walks the entries kept until enough of them have aged out.
+        local need, got, at = used - (l - cost), 0, now_ms
+        local i = aged + 1
+        local t, u = log_entry(log, i)
+        while t do
+          got, at = got + u, t + w_ms
+          if got >= need then
+            break
+          end
+          i = i + 1
+          t, u = log_entry(log, i)
+        end
+        retry = (at - now_ms) * 1000 - now_sub
+      end
+    end
+    -- The newest entry held after the request, which ages out last.
+    local newest
+    if allowed and cost > 0 then
+      newest = now_ms
+    elseif log and held > 0 then
+      newest = log.last
+    end
+    local reset = 0
+    if newest then
+      reset = (newest + w_ms - now_ms) * 1000 - now_sub
+    end
+    local remaining = l - held
+    if remaining < 0 then
+      remaining = 0
+    end
+    return allowed, remaining, retry, reset, aged, freed
+  end
+
+  -- Stores a change to the log the key holds, dated now: the entries that aged out leave the
+  -- front (the header takes the place of the last of them, and the list is trimmed up to it),
+  -- the units admitted now join the newest entry when it is of this millisecond or else arrive
+  -- at the back. Or stores a new log of one entry in place of what the key held. The key expires
+  -- when the newest entry ages out.
+  local function store_log(key, write, existed, now_ms)
+    local w_ms, last
+    if write[1] == "N" then
+      w_ms, last = write[2], now_ms
+      if existed then
+        redis.call("DEL", key)
+      end
+      local units = write[3]
+      local entry = "0"
+      if units ~= 1 then
+        entry = string.format("0:%d", units)
+      end
+      redis.call("RPUSH", key, string.format("L1 %d %d %d %d %d", w_ms, now_ms, now_ms, now_ms,
+        units), entry)
+    else
+      local log, aged, freed, added = write[2], write[3], write[4], write[5]
+      w_ms, last = log.w_ms, log.last
+      local base, total = log.base, log.total - freed
+      if added > 0 then
+        local kept = log_entry(log, aged + 1)
+        if not kept then
+          base = now_ms
+          redis.call("RPUSH", key, added == 1 and "0" or string.format("0:%d", added))
+        elseif last == now_ms then
+          base = kept
+          local text = redis.call("LINDEX", key, -1)
+          local delta, units = string.match(text, "^(%d+):(%d+)$")
+          if not delta then
+            delta, units = text, 1
+          end
+          redis.call("LSET", key, -1, string.format("%s:%d", delta, tonumber(units) + added))
+        else
+          base = kept
+          local delta = now_ms - last
+          if added == 1 then
+            redis.call("RPUSH", key, string.format("%d", delta))
+          else
+            redis.call("RPUSH", key, string.format("%d:%d", delta, added))
+          end
+        end
+        last, total = now_ms, total + added
+      end
+      local header = string.format("L1 %d %d %d %d %d", w_ms, now_ms, base, last, total)
+      if aged > 0 then
+        redis.call("LSET", key, aged, header)
+        redis.call("LTRIM", key, aged, -1)
+      else
+        redis.call("LSET", key, 0, header)
+      end
+    end
+    redis.call("PEXPIREAT", key, last + w_ms)
+  end
+
+  log_functions = {
+    view = log_view,
+    seeded = log_seeded,
+    entry = log_entry,
+    aged = log_aged,
+    decide = log_decide,
+    store = store_log,
+  }
+  return log_functions
 end
 
 -- Units in use, rounded up.
@@ -869,7 +951,7 @@ local function used(state)
   elseif kind == "F" then
     return state[4]
   elseif kind == "L" then
-    local _, freed = log_aged(state)
+    local _, freed = logs().aged(state)
     return state.total - freed
   end
   local q, r = mad(state[4], state[3], state[5], state[2])
@@ -1056,67 +1138,14 @@ local function bucket(state, limit)
   return allowed, remaining, retry, reset
 end
 
--- LOG: admitted when the units admitted in the last window, plus the cost, are at most the
--- limit. Time is in whole milliseconds: an entry of millisecond t counts until t + window - 1.
--- Decides against a log of the limit's window seen at now (nil: none) and returns allowed,
--- remaining, retry, reset, and the entries that aged out and their units.
-local function log_decide(log, limit, now_ms, now_sub)
-  local w_ms, l, cost = limit.window / 1000, limit.limit, limit.cost
-  local aged, freed, used = 0, 0, 0
-  if log then
-    aged, freed = log_aged(log)
-    used = log.total - freed
-  end
-  local allowed = cost <= l and used <= l - cost
-  local held = used
-  if allowed then
-    held = used + cost
-  end
-  local retry = 0
-  if not allowed then
-    if cost > l then
-      retry = -1
-    else
-      -- Walks the entries kept until enough of them have aged out.
-      local need, got, at = used - (l - cost), 0, now_ms
-      local i = aged + 1
-      local t, u = log_entry(log, i)
-      while t do
-        got, at = got + u, t + w_ms
-        if got >= need then
-          break
-        end
-        i = i + 1
-        t, u = log_entry(log, i)
-      end
-      retry = (at - now_ms) * 1000 - now_sub
-    end
-  end
-  -- The newest entry held after the request, which ages out last.
-  local newest
-  if allowed and cost > 0 then
-    newest = now_ms
-  elseif log and held > 0 then
-    newest = log.last
-  end
-  local reset = 0
-  if newest then
-    reset = (newest + w_ms - now_ms) * 1000 - now_sub
-  end
-  local remaining = l - held
-  if remaining < 0 then
-    remaining = 0
-  end
-  return allowed, remaining, retry, reset, aged, freed
-end
-
 -- One LOG request against a key's value seen at now (nil: no key), as `hit` below. What it
 -- stores is a change to the log the key holds, { "E", log, aged, freed, added }, or a new log
 -- of one entry, { "N", window in ms, units }.
 local function hit_log(state, limit, now_ms, now_sub)
   local cost = limit.cost
   if state and state[1] == "L" and state[2] == limit.window then
-    local allowed, remaining, retry, reset, aged, freed = log_decide(state, limit, now_ms, now_sub)
+    local allowed, remaining, retry, reset, aged, freed =
+      logs().decide(state, limit, now_ms, now_sub)
     if allowed and cost > 0 then
       return allowed, remaining, retry, reset, { "E", state, aged, freed, cost }
     elseif state.shift > 0 then
@@ -1135,10 +1164,10 @@ local function hit_log(state, limit, now_ms, now_sub)
     if units > limit.limit then
       units = limit.limit
     end
-    seed = log_seeded(w_ms, units, now_ms)
+    seed = logs().seeded(w_ms, units, now_ms)
     kept = { "N", w_ms, units }
   end
-  local allowed, remaining, retry, reset = log_decide(seed, limit, now_ms, now_sub)
+  local allowed, remaining, retry, reset = logs().decide(seed, limit, now_ms, now_sub)
   if allowed and cost > 0 then
     return allowed, remaining, retry, reset, { "N", w_ms, units + cost }, kept
   end
@@ -1220,82 +1249,14 @@ local function store(key, state, existed, now_ms, now_sub)
   end
 end
 
--- Stores a change to the log the key holds, dated now: the entries that aged out leave the
--- front (the header takes the place of the last of them, and the list is trimmed up to it),
--- the units admitted now join the newest entry when it is of this millisecond or else arrive
--- at the back. Or stores a new log of one entry in place of what the key held. The key expires
--- when the newest entry ages out.
-local function store_log(key, write, existed, now_ms)
-  local w_ms, last
-  if write[1] == "N" then
-    w_ms, last = write[2], now_ms
-    if existed then
-      redis.call("DEL", key)
-    end
-    local units = write[3]
-    local entry = "0"
-    if units ~= 1 then
-      entry = string.format("0:%d", units)
-    end
-    redis.call("RPUSH", key, string.format("L1 %d %d %d %d %d", w_ms, now_ms, now_ms, now_ms,
-      units), entry)
-  else
-    local log, aged, freed, added = write[2], write[3], write[4], write[5]
-    w_ms, last = log.w_ms, log.last
-    local base, total = log.base, log.total - freed
-    if added > 0 then
-      local kept = log_entry(log, aged + 1)
-      if not kept then
-        base = now_ms
-        redis.call("RPUSH", key, added == 1 and "0" or string.format("0:%d", added))
-      elseif last == now_ms then
-        base = kept
-        local text = redis.call("LINDEX", key, -1)
-        local delta, units = string.match(text, "^(%d+):(%d+)$")
-        if not delta then
-          delta, units = text, 1
-        end
-        redis.call("LSET", key, -1, string.format("%s:%d", delta, tonumber(units) + added))
-      else
-        base = kept
-        local delta = now_ms - last
-        if added == 1 then
-          redis.call("RPUSH", key, string.format("%d", delta))
-        else
-          redis.call("RPUSH", key, string.format("%d:%d", delta, added))
-        end
-      end
-      last, total = now_ms, total + added
-    end
-    local header = string.format("L1 %d %d %d %d %d", w_ms, now_ms, base, last, total)
-    if aged > 0 then
-      redis.call("LSET", key, aged, header)
-      redis.call("LTRIM", key, aged, -1)
-    else
-      redis.call("LSET", key, 0, header)
-    end
-  end
-  redis.call("PEXPIREAT", key, last + w_ms)
-end
-
 -- Stores what a decision wrote: a state, or a log (see hit_log).
 local function store_any(key, write, existed, now_ms, now_sub)
   local kind = write[1]
   if kind == "E" or kind == "N" then
-    store_log(key, write, existed, now_ms)
+    logs().store(key, write, existed, now_ms)
   else
     store(key, write, existed, now_ms, now_sub)
   end
-end
-
--- The log of a key whose list begins with `head`, seen at now, and whether it was moved; or
--- false when the list is not a log.
-local function as_log(key, head, now_ms)
-  local log = log_view(key, head, now_ms)
-  if not log then
-    return false
-  end
-  return log, log.shift > 0
 end
 
 -- The key's state or log seen at now and whether it was moved; nil for no key; false for a key
@@ -1309,7 +1270,11 @@ local function load(key, now_ms, now_sub, log_first)
       if #head == 0 then
         return nil, false
       end
-      return as_log(key, head, now_ms)
+      local log = logs().view(key, head, now_ms)
+      if not log then
+        return false
+      end
+      return log, log.shift > 0
     end
   end
   local value = redis.pcall("GET", key)
@@ -1328,7 +1293,11 @@ local function load(key, now_ms, now_sub, log_first)
   if head.err or #head == 0 then
     return false
   end
-  return as_log(key, head, now_ms)
+  local log = logs().view(key, head, now_ms)
+  if not log then
+    return false
+  end
+  return log, log.shift > 0
 end
 
 local function reply(allowed, capacity, remaining, retry, reset, position)
@@ -1495,286 +1464,353 @@ end
 -- left (moved = true). gone lists the ids of leases that expired (dropped at the next write);
 -- stored is every id the hash holds.
 
--- A decimal instant in microseconds as whole milliseconds and microseconds; nil when it is not
--- one (or lies past the module's clamp plus the longest lease).
-local function instant(text)
-  if not string.find(text, "^%d+$") or #text < 4 or #text > 17 then
-    return nil
-  end
-  local ms = tonumber(string.sub(text, 1, -4))
-  if ms > 72057594037927 + 3153600000000 then
-    return nil
-  end
-  return ms, tonumber(string.sub(text, -3))
-end
+-- The script form runs this file on every call, and makes a closure of every function at its
+-- top level: the functions of the leases are made inside lease_command, only by the calls
+-- that need them.
 
--- The leases of a key seen at now; nil for no key; false for a key holding anything else.
-local function load_leases(key, now_ms, now_sub)
-  local flat = redis.pcall("HGETALL", key)
-  if flat.err then
-    return false
-  elseif #flat == 0 then
-    return nil
-  end
-  local a_ms, a_sub
-  for i = 1, #flat, 2 do
-    if flat[i] == "" then
-      local as_of = string.match(flat[i + 1], "^A1 (%d+)$")
-      if as_of then
-        a_ms, a_sub = instant(as_of)
-      end
-    end
-  end
-  if not a_ms or a_ms > 72057594037927 or #flat < 4 then
-    return false
-  end
-  local moved = now_ms < a_ms or (now_ms == a_ms and now_sub < a_sub)
-  local ids, units, left, gone, stored, n = {}, {}, {}, {}, {}, 0
-  for i = 1, #flat, 2 do
-    local id = flat[i]
-    if id ~= "" then
-      local at, u = string.match(flat[i + 1], "^(%d+) (%d+)$")
-      local e_ms, e_sub
-      if at then
-        e_ms, e_sub = instant(at)
-      end
-      if not e_ms or #id > 64 or #u > 16 or tonumber(u) < 1 then
-        return false
-      end
-      -- Exact: a lease expires after the hash's date and at most 36500 days after it.
-      local after = (e_ms - a_ms) * 1000 + (e_sub - a_sub)
-      if after <= 0 or after > 3153600000000000 then
-        return false
-      end
-      if not moved then
-        after = (e_ms - now_ms) * 1000 + (e_sub - now_sub)
-      end
-      stored[id] = true
-      if after > 0 then
-        n = n + 1
-        ids[n], units[n], left[n] = id, tonumber(u), after
-      else
-        gone[#gone + 1] = id
-      end
-    end
-  end
-  return { ids = ids, units = units, left = left, n = n, gone = gone, moved = moved,
-    stored = stored }
-end
+-- RL.ACQUIRE, RL.RELEASE or RL.RENEW (`name`, in lower case).
+local function lease_command(name, keys, args, first)
+  local LEASE_DURATION = "ERR lease must be a duration such as 60, 1500ms, 10s, 5m, 1h or 1d "
+    .. "(from 1ms to 36500d)"
 
--- `<now + left> <units>`: a lease's field value.
-local function lease_value(now_ms, now_sub, left, units)
-  local us = now_sub + left
-  local sub = us % 1000
-  return string.format("%d%03d %d", now_ms + (us - sub) / 1000, sub, units)
-end
-
--- Runs `command key` with the arguments of `items` in slices, within Lua's stack.
-local function in_slices(command, key, items)
-  for i = 1, #items, 1000 do
-    redis.call(command, key, unpack(items, i, math.min(i + 999, #items)))
-  end
-end
-
--- Stores the leases seen at now, dated now, with the lease of `id` set to `left`
--- microseconds and `units` (or dropped when left is nil); the leases that expired leave. The
--- key expires with its last lease; without leases it is deleted. `held` (RL.RELEASE and
--- RL.RENEW, on a key that exists) sets the expiry first: a script's first write decides
--- whether a full server (maxmemory) lets it write, and PEXPIREAT, unlike HSET, takes no memory.
-local function store_leases(key, leases, now_ms, now_sub, id, left, units, held_first)
-  local fields = { "", string.format("A1 %d%03d", now_ms, now_sub) }
-  local last, held = 0, 0
-  for i = 1, leases.n do
-    local other = leases.ids[i]
-    if other ~= id then
-      held = held + 1
-      if leases.left[i] > last then
-        last = leases.left[i]
-      end
-      if leases.moved then
-        -- Its expiry moves back with the clock.
-        fields[#fields + 1] = other
-        fields[#fields + 1] = lease_value(now_ms, now_sub, leases.left[i], leases.units[i])
-      end
+  -- A lease id, 1 to 64 bytes of anything; `what` is the argument's name in the error. The
+  -- id, or nil and the error.
+  local function lease_id(text, what)
+    if #text < 1 or #text > 64 then
+      return nil, "ERR " .. what .. " must be from 1 to 64 bytes"
     end
+    return text
   end
-  local drop = leases.gone
-  if id and left then
-    held = held + 1
-    if left > last then
-      last = left
-    end
-    fields[#fields + 1] = id
-    fields[#fields + 1] = lease_value(now_ms, now_sub, left, units)
-  elseif id then
-    drop[#drop + 1] = id
-  end
-  if held == 0 then
-    redis.call("DEL", key)
-    return
-  end
-  local expire_ms = now_ms + ceil_ms(now_sub + last)
-  if held_first then
-    redis.call("PEXPIREAT", key, expire_ms)
-  end
-  -- Dropped first: an expired lease's id may be the one set again.
-  in_slices("HDEL", key, drop)
-  in_slices("HSET", key, fields)
-  if not held_first then
-    redis.call("PEXPIREAT", key, expire_ms)
-  end
-end
 
--- 32-bit x times k, modulo 2^32, exactly: the halves' products stay below 2^53.
-local function mul32(x, k)
-  local xl = x % 2^16
-  return (((x - xl) / 2^16 * k) % 2^16 * 2^16 + xl * k) % 2^32
-end
-
--- A lease id the script makes: 16 hex digits from now and a counter, passed through a Feistel
--- network on two 32-bit halves. It is a bijection, so that two instants (or two counters)
--- never make the same id; the caller skips ids the key holds.
-local function made_id(now_ms, now_sub, n)
-  local lo = (now_ms % 2^16) * 2^16 + now_sub * 64 + n
-  local hi = (now_ms - now_ms % 2^16) / 2^16 + (lo - lo % 2^32) / 2^32
-  lo, hi = lo % 2^32, hi % 2^32
-  hi, lo = lo, (hi + mul32(lo, 2654435761) + 1) % 2^32
-  hi, lo = lo, (hi + mul32(lo, 2246822519) + 2) % 2^32
-  hi, lo = lo, (hi + mul32(lo, 3266489917) + 3) % 2^32
-  hi, lo = lo, (hi + mul32(lo, 668265263) + 4) % 2^32
-  return string.format("%08x%08x", hi, lo)
-end
-
--- The module's arguments after the command name (keys, then the rest) as one list, so that a
--- misplaced key cannot change their meaning.
-local function arguments(keys, args, first)
-  local all = {}
-  for _, k in ipairs(keys) do
-    all[#all + 1] = k
-  end
-  for i = first, #args do
-    all[#all + 1] = args[i]
-  end
-  return all
-end
-
-local function wrong_arity(name)
-  return redis.error_reply("ERR wrong number of arguments for '" .. name .. "' command")
-end
-
--- RL.ACQUIRE key limit lease [COST n] [ID id]: a lease on `cost` units when the units held by
--- unexpired leases leave room for it. An id that holds a lease already is the same holder
--- asking again: its lease is judged as if released first, and replaced.
-local function acquire_command(keys, args, first)
-  local all = arguments(keys, args, first)
-  if #all < 3 then
-    return wrong_arity("rl.acquire")
-  end
-  local key = all[1]
-  local l, lease, cost, id = parse_acquire(all, 2)
-  if not l then
-    return redis.error_reply(lease)
-  end
-  local now_ms, now_sub = clock()
-  local leases = load_leases(key, now_ms, now_sub)
-  if leases == false then
-    return redis.error_reply(WRONGTYPE)
-  elseif not leases then
-    leases = { ids = {}, units = {}, left = {}, n = 0, gone = {}, moved = false, stored = {} }
-  end
-  if not id then
-    local n = 0
-    id = made_id(now_ms, now_sub, n)
-    while leases.stored[id] do
-      n = n + 1
-      id = made_id(now_ms, now_sub, n)
+  -- RL.ACQUIRE: `limit lease [COST n] [ID id]` from args[first..]: the limit, the lease in
+  -- microseconds, the cost and the id (nil: the script makes one); or nil and the error. The
+  -- limit is at most 10000, the module's rl.lease-max-held at its default.
+  local function parse_acquire(args, first)
+    local l = count(args[first])
+    if not l or l > 10000 then
+      return nil, "ERR limit must be an integer from 1 to 10000, the most leases a key may hold "
+        .. "(rl.lease-max-held)"
     end
-  end
-  local others, held, last, last_other = 0, 0, 0, 0
-  for i = 1, leases.n do
-    local u, t = leases.units[i], leases.left[i]
-    held = held + u
-    if t > last then
-      last = t
-    end
-    if leases.ids[i] ~= id then
-      others = others + u
-      if t > last_other then
-        last_other = t
-      end
-    end
-  end
-  if cost <= l and others <= l - cost then
-    store_leases(key, leases, now_ms, now_sub, id, lease, cost)
-    if lease > last_other then
-      last_other = lease
-    end
-    return { 1, l, l - others - cost, 0, ceil_ms(last_other), id }
-  end
-  local retry = -1
-  if cost <= l then
-    -- When enough of the other leases have expired, the soonest first.
-    local expiring = {}
-    for i = 1, leases.n do
-      if leases.ids[i] ~= id then
-        expiring[#expiring + 1] = { leases.left[i], leases.units[i] }
-      end
-    end
-    table.sort(expiring, function(a, b)
-      return a[1] < b[1]
-    end)
-    local still = others
-    for _, lease_left in ipairs(expiring) do
-      still = still - lease_left[2]
-      if still <= l - cost then
-        retry = ceil_ms(lease_left[1])
-        break
-      end
-    end
-  end
-  if leases.moved then
-    store_leases(key, leases, now_ms, now_sub)
-  end
-  local remaining = l - held
-  if remaining < 0 then
-    remaining = 0
-  end
-  return { 0, l, remaining, retry, ceil_ms(last), false }
-end
-
--- RL.RELEASE key id (`renew` nil) and RL.RENEW key id lease: 1 when the lease was held (and is
--- now released, or expires `lease` from now), 0 when it had expired or never existed.
-local function lease_change(name, keys, args, first, renew)
-  local all = arguments(keys, args, first)
-  if #all ~= (renew and 3 or 2) then
-    return wrong_arity(name)
-  end
-  local key = all[1]
-  local id, err = lease_id(all[2], "id")
-  if not id then
-    return redis.error_reply(err)
-  end
-  local lease
-  if renew then
-    lease = duration(all[3])
+    local lease = duration(args[first + 1])
     if not lease then
-      return redis.error_reply(LEASE_DURATION)
+      return nil, LEASE_DURATION
+    end
+    local cost, id, err
+    local i = first + 2
+    local name = args[i]
+    while name do
+      local value = args[i + 1]
+      local option = string.upper(name)
+      if option == "COST" then
+        cost, err = take_cost(cost, value)
+      elseif option == "ID" then
+        if not value then
+          return nil, "ERR ID needs a value"
+        end
+        local given
+        given, err = lease_id(value, "ID")
+        if given and id then
+          err = "ERR ID is given more than once"
+        end
+        id = given
+      else
+        err = unknown(name, "COST or ID")
+      end
+      if err then
+        return nil, err
+      end
+      i = i + 2
+      name = args[i]
+    end
+    return l, lease, cost or 1, id
+  end
+
+  -- A decimal instant in microseconds as whole milliseconds and microseconds; nil when it is not
+  -- one (or lies past the module's clamp plus the longest lease).
+  local function instant(text)
+    if not string.find(text, "^%d+$") or #text < 4 or #text > 17 then
+      return nil
+    end
+    local ms = tonumber(string.sub(text, 1, -4))
+    if ms > 72057594037927 + 3153600000000 then
+      return nil
+    end
+    return ms, tonumber(string.sub(text, -3))
+  end
+
+  -- The leases of a key seen at now; nil for no key; false for a key holding anything else.
+  local function load_leases(key, now_ms, now_sub)
+    local flat = redis.pcall("HGETALL", key)
+    if flat.err then
+      return false
+    elseif #flat == 0 then
+      return nil
+    end
+    local a_ms, a_sub
+    for i = 1, #flat, 2 do
+      if flat[i] == "" then
+        local as_of = string.match(flat[i + 1], "^A1 (%d+)$")
+        if as_of then
+          a_ms, a_sub = instant(as_of)
+        end
+      end
+    end
+    if not a_ms or a_ms > 72057594037927 or #flat < 4 then
+      return false
+    end
+    local moved = now_ms < a_ms or (now_ms == a_ms and now_sub < a_sub)
+    local ids, units, left, gone, stored, n = {}, {}, {}, {}, {}, 0
+    for i = 1, #flat, 2 do
+      local id = flat[i]
+      if id ~= "" then
+        local at, u = string.match(flat[i + 1], "^(%d+) (%d+)$")
+        local e_ms, e_sub
+        if at then
+          e_ms, e_sub = instant(at)
+        end
+        if not e_ms or #id > 64 or #u > 16 or tonumber(u) < 1 then
+          return false
+        end
+        -- Exact: a lease expires after the hash's date and at most 36500 days after it.
+        local after = (e_ms - a_ms) * 1000 + (e_sub - a_sub)
+        if after <= 0 or after > 3153600000000000 then
+          return false
+        end
+        if not moved then
+          after = (e_ms - now_ms) * 1000 + (e_sub - now_sub)
+        end
+        stored[id] = true
+        if after > 0 then
+          n = n + 1
+          ids[n], units[n], left[n] = id, tonumber(u), after
+        else
+          gone[#gone + 1] = id
+        end
+      end
+    end
+    return { ids = ids, units = units, left = left, n = n, gone = gone, moved = moved,
+      stored = stored }
+  end
+
+  -- `<now + left> <units>`: a lease's field value.
+  local function lease_value(now_ms, now_sub, left, units)
+    local us = now_sub + left
+    local sub = us % 1000
+    return string.format("%d%03d %d", now_ms + (us - sub) / 1000, sub, units)
+  end
+
+  -- Runs `command key` with the arguments of `items` in slices, within Lua's stack.
+  local function in_slices(command, key, items)
+    for i = 1, #items, 1000 do
+      redis.call(command, key, unpack(items, i, math.min(i + 999, #items)))
     end
   end
-  local now_ms, now_sub = clock()
-  local leases = load_leases(key, now_ms, now_sub)
-  if leases == false then
-    return redis.error_reply(WRONGTYPE)
-  elseif not leases then
+
+  -- Stores the leases seen at now, dated now, with the lease of `id` set to `left`
+  -- microseconds and `units` (or dropped when left is nil); the leases that expired leave. The
+  -- key expires with its last lease; without leases it is deleted. `held` (RL.RELEASE and
+  -- RL.RENEW, on a key that exists) sets the expiry first: a script's first write decides
+  -- whether a full server (maxmemory) lets it write, and PEXPIREAT, unlike HSET, takes no memory.
+  local function store_leases(key, leases, now_ms, now_sub, id, left, units, held_first)
+    local fields = { "", string.format("A1 %d%03d", now_ms, now_sub) }
+    local last, held = 0, 0
+    for i = 1, leases.n do
+      local other = leases.ids[i]
+      if other ~= id then
+        held = held + 1
+        if leases.left[i] > last then
+          last = leases.left[i]
+        end
+        if leases.moved then
+          -- Its expiry moves back with the clock.
+          fields[#fields + 1] = other
+          fields[#fields + 1] = lease_value(now_ms, now_sub, leases.left[i], leases.units[i])
+        end
+      end
+    end
+    local drop = leases.gone
+    if id and left then
+      held = held + 1
+      if left > last then
+        last = left
+      end
+      fields[#fields + 1] = id
+      fields[#fields + 1] = lease_value(now_ms, now_sub, left, units)
+    elseif id then
+      drop[#drop + 1] = id
+    end
+    if held == 0 then
+      redis.call("DEL", key)
+      return
+    end
+    local expire_ms = now_ms + ceil_ms(now_sub + last)
+    if held_first then
+      redis.call("PEXPIREAT", key, expire_ms)
+    end
+    -- Dropped first: an expired lease's id may be the one set again.
+    in_slices("HDEL", key, drop)
+    in_slices("HSET", key, fields)
+    if not held_first then
+      redis.call("PEXPIREAT", key, expire_ms)
+    end
+  end
+
+  -- 32-bit x times k, modulo 2^32, exactly: the halves' products stay below 2^53.
+  local function mul32(x, k)
+    local xl = x % 2^16
+    return (((x - xl) / 2^16 * k) % 2^16 * 2^16 + xl * k) % 2^32
+  end
+
+  -- A lease id the script makes: 16 hex digits from now and a counter, passed through a Feistel
+  -- network on two 32-bit halves. It is a bijection, so that two instants (or two counters)
+  -- never make the same id; the caller skips ids the key holds.
+  local function made_id(now_ms, now_sub, n)
+    local lo = (now_ms % 2^16) * 2^16 + now_sub * 64 + n
+    local hi = (now_ms - now_ms % 2^16) / 2^16 + (lo - lo % 2^32) / 2^32
+    lo, hi = lo % 2^32, hi % 2^32
+    hi, lo = lo, (hi + mul32(lo, 2654435761) + 1) % 2^32
+    hi, lo = lo, (hi + mul32(lo, 2246822519) + 2) % 2^32
+    hi, lo = lo, (hi + mul32(lo, 3266489917) + 3) % 2^32
+    hi, lo = lo, (hi + mul32(lo, 668265263) + 4) % 2^32
+    return string.format("%08x%08x", hi, lo)
+  end
+
+  -- The module's arguments after the command name (keys, then the rest) as one list, so that a
+  -- misplaced key cannot change their meaning.
+  local function arguments(keys, args, first)
+    local all = {}
+    for _, k in ipairs(keys) do
+      all[#all + 1] = k
+    end
+    for i = first, #args do
+      all[#all + 1] = args[i]
+    end
+    return all
+  end
+
+  local function wrong_arity(name)
+    return redis.error_reply("ERR wrong number of arguments for '" .. name .. "' command")
+  end
+
+  -- RL.ACQUIRE key limit lease [COST n] [ID id]: a lease on `cost` units when the units held by
+  -- unexpired leases leave room for it. An id that holds a lease already is the same holder
+  -- asking again: its lease is judged as if released first, and replaced.
+  local function acquire_command(keys, args, first)
+    local all = arguments(keys, args, first)
+    if #all < 3 then
+      return wrong_arity("rl.acquire")
+    end
+    local key = all[1]
+    local l, lease, cost, id = parse_acquire(all, 2)
+    if not l then
+      return redis.error_reply(lease)
+    end
+    local now_ms, now_sub = clock()
+    local leases = load_leases(key, now_ms, now_sub)
+    if leases == false then
+      return redis.error_reply(WRONGTYPE)
+    elseif not leases then
+      leases = { ids = {}, units = {}, left = {}, n = 0, gone = {}, moved = false, stored = {} }
+    end
+    if not id then
+      local n = 0
+      id = made_id(now_ms, now_sub, n)
+      while leases.stored[id] do
+        n = n + 1
+        id = made_id(now_ms, now_sub, n)
+      end
+    end
+    local others, held, last, last_other = 0, 0, 0, 0
+    for i = 1, leases.n do
+      local u, t = leases.units[i], leases.left[i]
+      held = held + u
+      if t > last then
+        last = t
+      end
+      if leases.ids[i] ~= id then
+        others = others + u
+        if t > last_other then
+          last_other = t
+        end
+      end
+    end
+    if cost <= l and others <= l - cost then
+      store_leases(key, leases, now_ms, now_sub, id, lease, cost)
+      if lease > last_other then
+        last_other = lease
+      end
+      return { 1, l, l - others - cost, 0, ceil_ms(last_other), id }
+    end
+    local retry = -1
+    if cost <= l then
+      -- When enough of the other leases have expired, the soonest first.
+      local expiring = {}
+      for i = 1, leases.n do
+        if leases.ids[i] ~= id then
+          expiring[#expiring + 1] = { leases.left[i], leases.units[i] }
+        end
+      end
+      table.sort(expiring, function(a, b)
+        return a[1] < b[1]
+      end)
+      local still = others
+      for _, lease_left in ipairs(expiring) do
+        still = still - lease_left[2]
+        if still <= l - cost then
+          retry = ceil_ms(lease_left[1])
+          break
+        end
+      end
+    end
+    if leases.moved then
+      store_leases(key, leases, now_ms, now_sub)
+    end
+    local remaining = l - held
+    if remaining < 0 then
+      remaining = 0
+    end
+    return { 0, l, remaining, retry, ceil_ms(last), false }
+  end
+
+  -- RL.RELEASE key id (`renew` nil) and RL.RENEW key id lease: 1 when the lease was held (and is
+  -- now released, or expires `lease` from now), 0 when it had expired or never existed.
+  local function lease_change(name, keys, args, first, renew)
+    local all = arguments(keys, args, first)
+    if #all ~= (renew and 3 or 2) then
+      return wrong_arity(name)
+    end
+    local key = all[1]
+    local id, err = lease_id(all[2], "id")
+    if not id then
+      return redis.error_reply(err)
+    end
+    local lease
+    if renew then
+      lease = duration(all[3])
+      if not lease then
+        return redis.error_reply(LEASE_DURATION)
+      end
+    end
+    local now_ms, now_sub = clock()
+    local leases = load_leases(key, now_ms, now_sub)
+    if leases == false then
+      return redis.error_reply(WRONGTYPE)
+    elseif not leases then
+      return 0
+    end
+    for i = 1, leases.n do
+      if leases.ids[i] == id then
+        store_leases(key, leases, now_ms, now_sub, id, lease, leases.units[i], true)
+        return 1
+      end
+    end
     return 0
   end
-  for i = 1, leases.n do
-    if leases.ids[i] == id then
-      store_leases(key, leases, now_ms, now_sub, id, lease, leases.units[i], true)
-      return 1
-    end
+
+  if name == "rl.acquire" then
+    return acquire_command(keys, args, first)
   end
-  return 0
+  return lease_change(name, keys, args, first, name == "rl.renew")
 end
 
 -- Runs "RL.HIT", "RL.PEEK", "RL.MHIT", "RL.ACQUIRE", "RL.RELEASE" or "RL.RENEW" with the keys
@@ -1787,12 +1823,8 @@ local function run(command, keys, args, first)
     return hit_command(name, keys, args, first, false)
   elseif name == "rl.mhit" then
     return mhit_command(keys, args, first)
-  elseif name == "rl.acquire" then
-    return acquire_command(keys, args, first)
-  elseif name == "rl.release" then
-    return lease_change(name, keys, args, first)
-  elseif name == "rl.renew" then
-    return lease_change(name, keys, args, first, true)
+  elseif name == "rl.acquire" or name == "rl.release" or name == "rl.renew" then
+    return lease_command(name, keys, args, first)
   end
   return redis.error_reply("ERR unknown rl command '" .. tostring(command) .. "'")
 end
