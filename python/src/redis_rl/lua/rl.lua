@@ -100,10 +100,10 @@ server's for scripts, not the module's "OOM command not allowed ...".
 Speed. The script form runs this whole file on every call: its top level only defines local
 functions, with no tables and no string building, and each function captures as few locals as
 it can, since creating a closure costs more the more upvalues it has. The functions of logs
-and of leases are made only by the calls that need them (logs(), lease_command), so that the
-other calls do not pay for them. Constants are written out where they are used (Lua folds 2^53
-and the like when it compiles), and the string and math functions are called through their
-libraries.
+and of leases are made only by the calls that need them (logs(), lease_commands()), so that
+the other calls do not pay for them. Constants are written out where they are used (Lua folds
+2^53 and the like when it compiles), and the string and math functions are called through
+their libraries.
 ]]
 
 -- The constants:
@@ -1467,11 +1467,17 @@ end
 -- stored is every id the hash holds.
 
 -- The script form runs this file on every call, and makes a closure of every function at its
--- top level: the functions of the leases are made inside lease_command, only by the calls
--- that need them.
+-- top level: the functions of the leases are made by lease_commands(), only by the calls that
+-- need them (once for the function form's library).
 
--- RL.ACQUIRE, RL.RELEASE or RL.RENEW (`name`, in lower case).
-local function lease_command(name, keys, args, first)
+local lease_functions
+
+-- The lease commands: acquire(keys, args, first) for RL.ACQUIRE, and change(name, keys, args,
+-- first, renew) for RL.RELEASE and RL.RENEW.
+local function lease_commands()
+  if lease_functions then
+    return lease_functions
+  end
   local LEASE_DURATION = "ERR lease must be a duration such as 60, 1500ms, 10s, 5m, 1h or 1d "
     .. "(from 1ms to 36500d)"
 
@@ -1810,10 +1816,8 @@ local function lease_command(name, keys, args, first)
     return 0
   end
 
-  if name == "rl.acquire" then
-    return acquire_command(keys, args, first)
-  end
-  return lease_change(name, keys, args, first, name == "rl.renew")
+  lease_functions = { acquire = acquire_command, change = lease_change }
+  return lease_functions
 end
 
 -- Runs "RL.HIT", "RL.PEEK", "RL.MHIT", "RL.ACQUIRE", "RL.RELEASE" or "RL.RENEW" with the keys
@@ -1826,8 +1830,10 @@ local function run(command, keys, args, first)
     return hit_command(name, keys, args, first, false)
   elseif name == "rl.mhit" then
     return mhit_command(keys, args, first)
-  elseif name == "rl.acquire" or name == "rl.release" or name == "rl.renew" then
-    return lease_command(name, keys, args, first)
+  elseif name == "rl.acquire" then
+    return lease_commands().acquire(keys, args, first)
+  elseif name == "rl.release" or name == "rl.renew" then
+    return lease_commands().change(name, keys, args, first, name == "rl.renew")
   end
   return redis.error_reply("ERR unknown rl command '" .. tostring(command) .. "'")
 end
