@@ -198,3 +198,22 @@ def test_bad_declarations_fail_at_once(server: servers.Server) -> None:
         RateLimitMiddleware(PlainTextResponse("x"), limiter, "serch")
     with pytest.raises(ValueError, match="needs plans"):
         RateLimit(limiter, plan=lambda r: "pro")
+
+
+def test_middleware_with_an_exact_limit(server: servers.Server, frozen: FrozenClock) -> None:
+    """algorithm="log": requests at 0, 20 and 40 s; the fourth waits until the first is a
+    minute old, and only that long."""
+    app = middleware_app(server.url(), algorithm="log")
+    key = {"X-API-Key": "k1"}
+    with serve_asgi(app) as url, httpx.Client(base_url=url) as http:
+        frozen.advance_ms(250)
+        for step in (20_000, 20_000, 19_000):
+            assert http.get("/api/data", headers=key).status_code == 200
+            frozen.advance_ms(step)
+        denied = http.get("/api/data", headers=key)  # at 59.25 s: the first ages out at 60.25
+        assert denied.status_code == 429 and denied.headers["Retry-After"] == "1"
+        frozen.advance_ms(1_000)
+        assert http.get("/api/data", headers=key).status_code == 200
+        assert http.get("/api/data", headers=key).headers["Retry-After"] == "20"
+    keys = server.client().keys("rl:{k1}:*")
+    assert len(keys) == 2 and {server.client().type(k) for k in keys} == {b"ratelimit"}

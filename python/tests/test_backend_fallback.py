@@ -18,7 +18,7 @@ from redis_rl import RL, AsyncRateLimiter, AsyncRL, KeyLimit, RateLimiter
 import servers
 from conftest import FrozenClock, command_calls, serve_asgi, serve_wsgi
 from test_asgi_http import middleware_app
-from test_flask_http import example_across_a_window, load_example
+from test_flask_http import example_across_a_window, load_example, otp_across_an_hour, otp_app
 
 pytest.importorskip("redis_rl.scripts")
 
@@ -54,8 +54,52 @@ def test_typed_commands_answer_as_the_module(
         expected = module.mhit(limits)
         actual = script.mhit([limit._replace(key=f"s:{limit.key!s}") for limit in limits])
         frozen.assert_decision(actual, expected)
+    for _ in range(4):
+        both("hit", "otp", 3, "1h", algo="log")
+        frozen.advance_ms(400)
+    both("peek", "otp", 3, "1h", algo="log", cost=2)
+    logs = [KeyLimit("{p}:a", 2, "1s", "log"), KeyLimit("{p}:b", 5, 60, "gcra")]
+    for _ in range(3):
+        expected = module.mhit(logs)
+        actual = script.mhit([limit._replace(key=f"s:{limit.key!s}") for limit in logs])
+        frozen.assert_decision(actual, expected)
     with pytest.raises(RuntimeError, match=r"CL\.THROTTLE is a command of the rl module"):
         script.throttle("k", 1, 1, 1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_typed_leases_answer_as_the_module(
+    server: servers.Server, frozen: FrozenClock, mode: str
+) -> None:
+    module = RL(server.client())
+    script = RL(server.client(protocol=3), backend=mode)  # type: ignore[arg-type]
+    for args, options in [
+        ((2, "15m"), {"id": "a"}),
+        ((2, "15m"), {"id": "b", "cost": 1}),
+        ((2, "15m"), {"id": "c"}),
+        ((2, "15m"), {"cost": 3}),
+    ]:
+        expected = module.acquire("jobs", *args, **options)  # type: ignore[arg-type]
+        actual = script.acquire("s:jobs", *args, **options)  # type: ignore[arg-type]
+        assert (actual.allowed, actual.limit, actual.remaining, actual.id) == (
+            expected.allowed,
+            expected.limit,
+            expected.remaining,
+            expected.id,
+        )
+        if expected.retry_after_ms is None:
+            assert actual.retry_after_ms is None
+        else:
+            frozen.assert_ms(actual.retry_after_ms, expected.retry_after_ms)
+        frozen.assert_ms(actual.reset_after_ms, expected.reset_after_ms)
+    made = script.acquire("s:other", 1, "1m")
+    assert made.id is not None and len(made.id) == 16 and made.remaining == 0
+    assert script.release("s:jobs", "a") is module.release("jobs", "a") is True
+    assert script.release("s:jobs", "a") is module.release("jobs", "a") is False
+    assert script.renew("s:jobs", "b", "1h") is module.renew("jobs", "b", "1h") is True
+    assert script.renew("s:jobs", "zz", "1h") is module.renew("jobs", "zz", "1h") is False
+    client = server.client()
+    assert client.pttl("s:jobs") == client.pttl("jobs")
 
 
 @pytest.mark.parametrize("mode", ["auto", *MODES])
@@ -106,6 +150,14 @@ def test_the_flask_example_without_the_module(
     with serve_wsgi(load_example(plain.url(), monkeypatch).app) as url:
         example_across_a_window(url, frozen_plain)
     assert plain.client().keys("rl:{*") == []  # the script's keys only
+
+
+def test_an_exact_limit_over_http_without_the_module(
+    plain: servers.Server, frozen_plain: FrozenClock
+) -> None:
+    with serve_wsgi(otp_app(plain.url())) as url:
+        otp_across_an_hour(url, frozen_plain)
+    assert plain.client().type("rl:lua:{+15550100}:otp:3/3600") == b"list"
 
 
 def test_the_asgi_middleware_without_the_module(

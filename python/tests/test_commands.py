@@ -9,7 +9,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from redis_rl import RL, AsyncRL, Decision, KeyLimit
+from redis_rl import RL, Acquired, AsyncRL, Decision, KeyLimit
 
 import servers
 from conftest import FrozenClock
@@ -83,6 +83,46 @@ def test_algorithms_windows_and_costs(client: redis.Redis, frozen: FrozenClock) 
     frozen.assert_ms(rl.hit("c", 2, "1h", algo="fixed").reset_after_ms, 3_600_000)
 
 
+def test_log_is_exact(client: redis.Redis, frozen: FrozenClock) -> None:
+    """ALGO LOG: three per hour, exactly; the fourth waits until the first is an hour old."""
+    rl = RL(client)
+    assert [rl.hit("otp", 3, "1h", algo="log").remaining for _ in range(2)] == [2, 1]
+    frozen.advance_ms(60_000)
+    assert rl.hit("otp", 3, "1h", algo="log").remaining == 0
+    denied = rl.hit("otp", 3, "1h", algo="log")
+    assert not denied.allowed
+    frozen.assert_ms(denied.retry_after_ms, 3_540_000)
+    frozen.advance_ms(3_540_000 + frozen.slack_ms)
+    assert rl.peek("otp", 3, "1h", algo="log").allowed
+    assert rl.mhit([("{p}:h", 3, "1h", "log"), ("{p}:d", 10, "1d", "log")]).position == 1
+
+
+@pytest.mark.parametrize("options", [{"protocol": 2}, {"protocol": 3}, {"decode_responses": True}])
+def test_leases(server: servers.Server, frozen: FrozenClock, options: dict[str, object]) -> None:
+    rl = RL(server.client(**options))
+    first = rl.acquire("jobs", 2, "15m")
+    assert isinstance(first, Acquired) and first.allowed and first.remaining == 1
+    assert isinstance(first.id, str) and len(first.id) == 16
+    frozen.assert_ms(first.reset_after_ms, 900_000)
+    assert first.reset_after == first.reset_after_ms / 1000
+    named = rl.acquire("jobs", 2, timedelta(minutes=15), id="report-2291")
+    assert (named.allowed, named.id, named.remaining) == (True, "report-2291", 0)
+    denied = rl.acquire("jobs", 2, "15m")
+    assert (denied.allowed, denied.id, denied.remaining) == (False, None, 0)
+    frozen.assert_ms(denied.retry_after_ms, 900_000)
+    never = rl.acquire("jobs", 2, 900, cost=3)
+    assert not never.allowed and never.retry_after_ms is None and never.retry_after is None
+    assert rl.release("jobs", first.id) is True
+    assert rl.release("jobs", first.id) is False  # twice is harmless
+    assert rl.renew("jobs", "report-2291", "1h") is True
+    assert rl.renew("jobs", "never-held", "1h") is False
+    frozen.assert_ms(server.client().pttl("jobs"), 3_600_000)
+    if not options.get("decode_responses"):  # (which cannot read other bytes than UTF-8)
+        # Any bytes make an id; one read back from a reply gives the same bytes again.
+        odd = rl.acquire("odd", 1, 60, id=b"\xff\x00job")
+        assert odd.id is not None and rl.renew("odd", odd.id, 60) and rl.release("odd", odd.id)
+
+
 def test_bad_arguments(client: redis.Redis) -> None:
     rl = RL(client)
     for call, message in [
@@ -94,6 +134,13 @@ def test_bad_arguments(client: redis.Redis) -> None:
         (lambda: rl.hit("k", 1, 60, burst=-1), "burst must be an integer from 1"),
         (lambda: rl.mhit([]), "RL.MHIT takes 1 to 64 limits"),
         (lambda: rl.throttle("k", -1, 1, 1), "max_burst must be an integer from 0"),
+        (lambda: rl.acquire("k", 0, 60), "limit must be an integer from 1 to 1000000"),
+        (lambda: rl.acquire("k", 1, 0.0001), "lease must be whole milliseconds"),
+        (lambda: rl.acquire("k", 1, 60, cost=0), "cost must be an integer from 1"),
+        (lambda: rl.acquire("k", 1, 60, id=""), "lease id must be 1 to 64 bytes"),
+        (lambda: rl.release("k", "x" * 65), "lease id must be 1 to 64 bytes"),
+        (lambda: rl.renew("k", 5, 60), "a lease id must be text or bytes"),  # type: ignore[arg-type]
+        (lambda: rl.renew("k", "a", -1), "lease must be an integer from 1"),
     ]:
         with pytest.raises(ValueError, match=message):
             call()
@@ -118,6 +165,11 @@ def test_async_commands(server: servers.Server, frozen: FrozenClock) -> None:
         mhit = await rl.mhit([("{a}1", 1, 1), ("{a}2", 5, 60)])
         assert (mhit.allowed, mhit.position) == (True, 1)
         assert (await rl.throttle("cell", 0, 1, 60)).limit == 1
+        lease = await rl.acquire("jobs", 1, "1m", id="a")
+        assert (lease.allowed, lease.id) == (True, "a")
+        assert not (await rl.acquire("jobs", 1, "1m")).allowed
+        assert await rl.renew("jobs", "a", "2m") and await rl.release("jobs", "a")
+        assert not await rl.release("jobs", "a")
         await client.aclose()
 
     asyncio.run(scenario())

@@ -351,3 +351,45 @@ def test_factory_pattern_and_app_config(server: servers.Server, tmp_path: Path) 
         client = limiter.limiter_for().client
         assert isinstance(client, redis.Redis)
         assert client.connection_pool.connection_kwargs["socket_timeout"] == 0.5
+
+
+def otp_app(url: str) -> Flask:
+    """One-time codes: three per phone number in any hour, exactly (ALGO LOG)."""
+    app = Flask(__name__)
+    limiter = FlaskRateLimiter(app, redis_url=url)
+
+    @app.post("/otp")
+    @limiter.limit("3/hour", algorithm="log", key_func=lambda: request.form["phone"])
+    def otp() -> Response:
+        return jsonify(sent=True, remaining=g.rate_limit.remaining)
+
+    return app
+
+
+def otp_across_an_hour(url: str, frozen: FrozenClock) -> None:
+    """Codes at 0, 10 and 20 minutes; the fourth waits until the first is an hour old, to the
+    second, and then the next until the second is."""
+    phone = {"phone": "+15550100"}
+    with httpx.Client(base_url=url) as http:
+        frozen.advance_ms(250)  # away from a second's edge: whole seconds are then exact
+        for remaining in (2, 1, 0):
+            sent = http.post("/otp", data=phone)
+            assert sent.status_code == 200 and sent.json() == {"sent": True, "remaining": remaining}
+            assert sent.headers["RateLimit-Policy"] == '"per-hour";q=3;w=3600'
+            frozen.advance_ms(600_000)
+        # At 30 minutes: until the first code is an hour old.
+        denied = http.post("/otp", data=phone)
+        assert denied.status_code == 429 and denied.headers["Retry-After"] == "1800"
+        assert http.post("/otp", data={"phone": "+15550199"}).status_code == 200
+        frozen.advance_ms(1_800_000 - 1_000)
+        assert http.post("/otp", data=phone).headers["Retry-After"] == "1"
+        frozen.advance_ms(1_000)
+        assert http.post("/otp", data=phone).status_code == 200  # the first code aged out
+        again = http.post("/otp", data=phone)
+        assert again.status_code == 429 and again.headers["Retry-After"] == "600"
+
+
+def test_an_exact_limit_over_http(server: servers.Server, frozen: FrozenClock) -> None:
+    with serve_wsgi(otp_app(server.url())) as url:
+        otp_across_an_hour(url, frozen)
+    assert server.client().type("rl:{+15550100}:otp:3/3600") == b"ratelimit"

@@ -189,3 +189,20 @@ def test_the_module_backend_where_there_is_none(plain: servers.Server) -> None:
     with pytest.raises(RateLimiterUnavailable, match="unknown command") as raised:
         limiter.hit("u", "1/minute")
     assert isinstance(raised.value.__cause__, redis.ResponseError)
+
+
+def test_an_exact_limit_and_a_counter_in_one_request(
+    limiter: RateLimiter, client: redis.Redis, frozen: FrozenClock
+) -> None:
+    """A LOG limit beside a sliding one: one RL.MHIT, the exact one deciding at its edge."""
+    otp = Limit.parse("3/hour", "otp", algorithm="log")
+    daily = Limit.parse("10/day", "otp-daily")
+    results = []
+    for _ in range(4):
+        results.append(limiter.hit_many([LimitRequest(otp, "+1555"), LimitRequest(daily, "+1555")]))
+        frozen.advance_ms(60_000)
+    assert [r.allowed for r in results] == [True, True, True, False]
+    assert results[3].policy is not None and results[3].policy.scope == "otp"
+    # The first code was sent 3 minutes before: an hour after it, exactly.
+    frozen.assert_ms(results[3].decision.retry_after_ms if results[3].decision else 0, 3_420_000)
+    assert rl_calls(client) == {"rl.mhit": 4}

@@ -94,6 +94,12 @@ def test_calls_go_to_the_node_of_their_keys(nodes: list[servers.Server], mode: M
             reply = library.call("RL.MHIT", keys, ["LIMIT", 2, 1, "LIMIT", 100, 3600])
             assert reply[:3] == [1, 2, 0]
             assert reply[5] == 1
+            log = [f"{{{identity}}}:otp"]
+            assert library.call("RL.HIT", log, [3, "1h", "ALGO", "LOG"])[:3] == [1, 3, 2]
+            jobs = [f"{{{identity}}}:jobs"]
+            assert library.call("RL.ACQUIRE", jobs, [2, 60, "ID", "w"])[5] == b"w"
+            assert library.call("RL.RENEW", jobs, ["w", 120]) == 1
+            assert library.call("RL.RELEASE", jobs, ["w"]) == 1
         # Every node served its share, and none was asked where the keys are.
         assert all(calls > 0 for calls in calls_per_node(nodes, mode))
         assert getkeys_calls(nodes) == 0

@@ -1,10 +1,11 @@
 """The script fallback against the module, request by request.
 
-Seeded request traces are replayed through the module (RL.HIT, RL.PEEK and RL.MHIT on keys
-`m:...`) and through the fallback (the same arguments on keys `s:...`, through ScriptLibrary)
-on one server with the module loaded and a frozen clock, in both forms of the fallback (EVALSHA
-and FCALL), on every server of the matrix. After every request the replies (or error texts)
-and the PTTL of every key involved must be equal.
+Seeded request traces are replayed through the module (RL.HIT, RL.PEEK, RL.MHIT, RL.ACQUIRE,
+RL.RELEASE and RL.RENEW on keys `m:...`) and through the fallback (the same arguments on keys
+`s:...`, through ScriptLibrary) on one server with the module loaded and a frozen clock, in both
+forms of the fallback (EVALSHA and FCALL), on every server of the matrix. After every request
+the replies (or error texts) and the PTTL of every key involved must be equal. Lease ids the
+server makes are the one thing that differs: each side's are kept apart and given back to it.
 
 RL_MODULE chooses the module (servers.py); RL_SOAK=N makes every trace N times longer.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import sys
 from collections import deque
 from collections.abc import Iterator
@@ -30,8 +32,10 @@ import servers
 
 SOAK = int(os.environ.get("RL_SOAK", "1"))
 
-ALGOS = ("SLIDING", "FIXED", "TOKEN", "LEAKY", "GCRA")
+ALGOS = ("SLIDING", "FIXED", "TOKEN", "LEAKY", "GCRA", "LOG")
 BUCKETS = ("TOKEN", "LEAKY", "GCRA")
+# rl.log-max-entries at its default: a LOG limit needs at most min(limit, window in ms) entries.
+LOG_MAX_ENTRIES = 10_000
 MAX_WINDOW_US = 36500 * 86_400_000_000
 SCRIPT_MAX = 2**53 - 1
 CLAMP_US = 2**56
@@ -40,7 +44,9 @@ BASE_US = 1_800_000_000_000_000
 UNIT_US = {"": 1_000_000, "s": 1_000_000, "ms": 1_000, "m": 60_000_000, "h": 3_600_000_000}
 UNIT_US["d"] = 86_400_000_000
 
-Reply = Any  # a list of integers, or "error: <text>"
+Reply = Any  # a list of integers (RL.ACQUIRE: then an id), an integer, or "error: <text>"
+# A lease id the server (or the script) made.
+MADE_ID = re.compile(rb"[0-9a-f]{16}")
 
 
 def window_us(text: str) -> int:
@@ -152,6 +158,7 @@ def random_limit(
     window: str | None = None,
 ) -> Limit:
     algo = rng.choice(algos)
+    fixed_window = window is not None
     window = window or random_window(rng, extreme)
     limit = random_count(rng, extreme)
     burst = None
@@ -161,6 +168,12 @@ def random_limit(
             [1, max(1, limit // 2), limit, limit * 2, top, rng.randrange(1, top + 1)]
         )
         burst = max(1, min(burst, top))
+    if algo == "LOG" and min(limit, window_us(window) // 1000) > LOG_MAX_ENTRIES:
+        # A log the module takes: fewer units, or (when the window is given) a shorter window.
+        if fixed_window or rng.random() < 0.6:
+            limit = rng.choice([1, 2, 3, 10, 100, LOG_MAX_ENTRIES, rng.randrange(1, 10_001)])
+        else:
+            window = f"{rng.choice([1, 2, 50, 999, 10_000, rng.randrange(1, 10_001)])}ms"
     shown: str | None = algo
     if algo == "SLIDING" and rng.random() < 0.5:
         shown = None  # the default
@@ -204,6 +217,15 @@ def random_advance(rng: random.Random, limit: Limit, last: Reply | None) -> int:
     return rng.choice(candidates)
 
 
+def comparable(reply: Reply) -> Reply:
+    """The reply with the id of a lease the server (or the script) made as "made": each side
+    makes its own."""
+    made = isinstance(reply, list) and len(reply) == 6 and isinstance(reply[5], bytes)
+    if made and MADE_ID.fullmatch(reply[5]):
+        return [*reply[:5], "made"]
+    return reply
+
+
 # ------------------------------------------------------------------------------------------
 # Replaying a trace through both
 
@@ -228,6 +250,7 @@ class Differential:
         self.horizon: int | None = CLAMP_US
         self.steps = 0
         self.history: deque[str] = deque(maxlen=10)
+        self.last_script: Reply = None
 
     def within(self, instant_us: int) -> bool:
         return self.horizon is None or instant_us <= self.horizon
@@ -257,10 +280,15 @@ class Differential:
         except redis.ResponseError as error:
             return f"error: {error}"
 
-    def run(self, command: str, keys: list[str], args: list[Any]) -> Reply:
+    def run(
+        self, command: str, keys: list[str], args: list[Any], script_args: list[Any] | None = None
+    ) -> Reply:
+        """Sends the request to both and compares; `script_args` are the fallback's when they
+        differ (a lease id the script made)."""
         self.steps += 1
         module = self.module(command, keys, args)
-        script = self.script(command, keys, args)
+        script = self.script(command, keys, args if script_args is None else script_args)
+        self.last_script = script
         pipe = self.client.pipeline(transaction=False)
         for k in keys:
             pipe.pttl(f"m:{self.prefix}{k}")
@@ -268,7 +296,7 @@ class Differential:
         ttls = pipe.execute()
         line = f"@{self.now} {command} {keys} {args} -> {module}"
         self.history.append(line)
-        if module != script or ttls[0::2] != ttls[1::2]:
+        if comparable(module) != comparable(script) or ttls[0::2] != ttls[1::2]:
             raise Mismatch(
                 "the fallback differs from the module\n"
                 + "\n".join(f"  {h}" for h in list(self.history)[:-1])
@@ -411,6 +439,110 @@ def mhit_trace(d: Differential, rng: random.Random, steps: int) -> None:
             d.peek(rng, keys[0], limits[0], cost)
 
 
+def long_log_trace(d: Differential, rng: random.Random, steps: int) -> None:
+    """ALGO LOG with logs of up to a hundred entries: runs of requests about a millisecond
+    apart, then pauses after which many entries age out at once; denied requests that must walk
+    many entries, some probed at their exact admission edge."""
+    limit = Limit("LOG", 100, "250ms")
+    done = 0
+    reply: Reply = None
+    while done < steps * SOAK:
+        for _ in range(rng.randrange(20, 150)):
+            done += 1
+            d.advance(rng.choice([0, 1, 999, 1000, 1000, 1001, 2000, 3000]))
+            cost = rng.choice([None, None, None, None, None, None, 1, 2])
+            if isinstance(reply, list) and reply[0] == 0 and rng.random() < 0.3:
+                cost = rng.randrange(1, limit.limit + 2)  # walks much of a full log
+            if rng.random() < 0.1:
+                d.peek(rng, "k", limit, cost)
+                continue
+            reply = d.hit(rng, "k", limit, cost)
+            if isinstance(reply, list) and reply[0] == 0 and rng.random() < 0.03:
+                d.admission_edge(rng, "k", limit, cost)
+        w = limit.window_us
+        d.advance(rng.randrange(w // 5, w + w // 5))  # a pause: much of the log ages out
+        if rng.random() < 0.3:
+            limit = Limit("LOG", rng.choice([40, 100, 300]), rng.choice(["50ms", "250ms", "1s"]))
+
+
+LEASES = ("1ms", "7ms", "250ms", "1s", "30", "30", "15m", "1h", "1d", "36500d")
+LEASE_LIMITS = (1, 2, 3, 3, 5, 10_000)
+
+
+def lease_advance(rng: random.Random, lease_us: int, last: Reply | None) -> int:
+    """A step of time around what matters to leases: their duration, the instants the last
+    reply named, and now and then a step of the clock back."""
+    candidates = [0, 0, 1, 999, 1000, 1001, rng.randrange(0, min(lease_us, 10**6) + 1)]
+    if rng.random() < 0.06:
+        candidates = [lease_us - 1, lease_us, rng.randrange(0, lease_us + 1)]
+    if isinstance(last, list) and rng.random() < 0.15:
+        for ms in (last[3], last[4]):
+            if ms > 0:
+                candidates += [ms * 1000 - 1, ms * 1000, ms * 1000 + 1]
+    step = rng.choice(candidates)
+    if rng.random() < 0.05:
+        step = -rng.choice([1, 1000, 60_000_000, rng.randrange(1, lease_us + 2)])
+    return step
+
+
+def lease_trace(d: Differential, rng: random.Random, steps: int) -> None:
+    """RL.ACQUIRE up to the limit and past it (denials and their retry_after), with ids of the
+    trace's own (re-acquired: the same holder again) and ids the server makes (each side's kept
+    apart), RL.RELEASE and RL.RENEW of held, expired and unknown leases, leases expiring as the
+    frozen clock is advanced, the clock stepping back; and a rate limit next to the leases,
+    each kind of key refused by the other's commands."""
+    limits = {k: rng.choice(LEASE_LIMITS) for k in ("{t}:a", "{t}:b")}
+    rate = Limit("SLIDING", 3, "1s")
+    pool = [f"worker-{i}" for i in range(5)]
+    made: list[tuple[str, bytes, bytes]] = []  # key, the module's id, the script's id
+    granted: list[tuple[str, str]] = []  # the trace's own ids granted lately, and their keys
+    last: Reply | None = None
+    lease = rng.choice(LEASES)
+    for _ in range(steps * SOAK):
+        key = rng.choice(list(limits))
+        if rng.random() < 0.04:
+            limits[key] = rng.choice(LEASE_LIMITS)
+        limit = limits[key]
+        if rng.random() < 0.1:
+            lease = rng.choice(LEASES)
+        d.advance(lease_advance(rng, window_us(lease), last))
+        cost = rng.choice([None, None, None, None, 1, 2, rng.randrange(1, min(limit, 6) + 2)])
+        if rng.random() < 0.02:
+            cost = rng.choice([limit, limit + 1, 2**63 - 1])
+        options = [] if cost is None else [spell(rng, "COST"), cost]
+        choice = rng.random()
+        if choice < 0.42:
+            worker = rng.choice(pool)
+            args = [limit, lease, *options, spell(rng, "ID"), worker]
+            last = d.run("RL.ACQUIRE", [key], args)
+            if isinstance(last, list) and last[0] == 1:
+                granted[-4:] = [*granted[-3:], (key, worker)]
+        elif choice < 0.54:
+            last = d.run("RL.ACQUIRE", [key], [limit, lease, *options])
+            script = d.last_script
+            if isinstance(last, list) and last[0] == 1:
+                assert isinstance(script, list)
+                made[-4:] = [*made[-3:], (key, last[5], script[5])]
+        elif choice < 0.9:
+            command, extra = rng.choice([("RL.RELEASE", []), ("RL.RENEW", [lease])])
+            which = rng.random()
+            if made and which < 0.3:
+                key, module_id, script_id = rng.choice(made)
+                d.run(command, [key], [module_id, *extra], [script_id, *extra])
+            elif granted and which < 0.8:
+                key, worker = rng.choice(granted)
+                d.run(command, [key], [worker, *extra])
+            else:
+                d.run(command, [key], [rng.choice([*pool, "never-held"]), *extra])
+        elif choice < 0.96:
+            d.run("RL.HIT", ["{t}:r"], hit_args(rng, rate, None))
+        # WRONGTYPE both ways: rate-limit commands on leases, lease commands on a limit.
+        elif rng.random() < 0.5:
+            d.run("RL.HIT", [key], hit_args(rng, rate, None))
+        else:
+            d.run("RL.ACQUIRE", ["{t}:r"], [limit, lease])
+
+
 @pytest.fixture(scope="module", params=servers.matrix(), ids=lambda kind: kind.id)
 def server(request: pytest.FixtureRequest) -> Iterator[servers.Server]:
     running = servers.start(request.param, clock=True)
@@ -461,6 +593,16 @@ def test_parameter_changes(server: servers.Server, mode: Mode) -> None:
     rng = random.Random("changes")
     d = differential(server, mode, "changes")
     single_key_trace(d, rng, 1000, limits_of(rng), change=0.3, edges=0.1)
+
+
+def test_long_logs(server: servers.Server, mode: Mode) -> None:
+    rng = random.Random("long-logs")
+    long_log_trace(differential(server, mode, "long-logs"), rng, 400)
+
+
+def test_leases(server: servers.Server, mode: Mode) -> None:
+    rng = random.Random("leases")
+    lease_trace(differential(server, mode, "leases"), rng, 600)
 
 
 def test_mhit(server: servers.Server, mode: Mode) -> None:

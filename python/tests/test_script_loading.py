@@ -87,6 +87,10 @@ def test_the_library_is_versioned_and_peek_is_read_only(client: redis.Redis) -> 
         f"rl_hit_{scripts.VERSION}": [],
         f"rl_peek_{scripts.VERSION}": ["no-writes"],
         f"rl_mhit_{scripts.VERSION}": [],
+        f"rl_acquire_{scripts.VERSION}": [],
+        # Not deny-oom, as the module's RL.RELEASE and RL.RENEW.
+        f"rl_release_{scripts.VERSION}": ["allow-oom"],
+        f"rl_renew_{scripts.VERSION}": ["allow-oom"],
     }
     # Loading the same version again replaces it in place.
     client.function_load(scripts.LIBRARY, replace=True)

@@ -1,5 +1,6 @@
 """Typed access to the limiter commands: `RL` over a redis-py client (plain or cluster) and
-`AsyncRL` over a redis.asyncio one.
+`AsyncRL` over a redis.asyncio one. Rate limits (RL.HIT, RL.PEEK, RL.MHIT, CL.THROTTLE) and
+concurrency leases (RL.ACQUIRE, RL.RELEASE, RL.RENEW).
 
 Each call is one command and one round trip. The replies are parsed here (the same integers
 in RESP2 and RESP3). On a cluster every command goes straight to the node of its first key:
@@ -27,7 +28,7 @@ import redis.asyncio.cluster
 import redis.cluster
 from redis.typing import EncodableT, KeyT
 
-from .decision import Decision
+from .decision import Acquired, Decision
 
 __all__ = [
     "RL",
@@ -36,6 +37,7 @@ __all__ = [
     "AsyncRL",
     "BackendName",
     "KeyLimit",
+    "LeaseId",
     "ResolvedBackend",
     "SyncClient",
     "Window",
@@ -43,18 +45,23 @@ __all__ = [
 
 log = logging.getLogger("redis_rl")
 
-Algorithm = Literal["sliding", "fixed", "token", "leaky", "gcra"]
+Algorithm = Literal["sliding", "fixed", "token", "leaky", "gcra", "log"]
 BackendName = Literal["auto", "module", "script", "function"]
 ResolvedBackend = Literal["module", "script", "function"]
 Window = int | float | timedelta | str
-"""A window: seconds (int, or float in whole milliseconds), a timedelta, or the module's
-duration text ("60", "1500ms", "10s", "5m", "1h", "1d")."""
+"""A window (or a lease's duration): seconds (int, or float in whole milliseconds), a
+timedelta, or the module's duration text ("60", "1500ms", "10s", "5m", "1h", "1d")."""
+LeaseId = str | bytes
+"""A lease id: 1 to 64 bytes, given as text (UTF-8) or bytes."""
 
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 
 MAX_INT = 2**63 - 1
 MAX_MHIT_KEYS = 64
+# The most a lease limit may be: rl.lease-max-held at its highest (the server checks its own).
+MAX_LEASE_LIMIT = 1_000_000
+MAX_LEASE_ID = 64
 
 
 class KeyLimit(NamedTuple):
@@ -68,13 +75,11 @@ class KeyLimit(NamedTuple):
 
 
 class _ScriptLibrary(Protocol):
-    def call(self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> list[int]: ...
+    def call(self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> Any: ...
 
 
 class _AsyncScriptLibrary(Protocol):
-    async def call(
-        self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]
-    ) -> list[int]: ...
+    async def call(self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> Any: ...
 
 
 # --- arguments ---------------------------------------------------------------------------
@@ -88,28 +93,58 @@ def _whole(name: str, value: object, least: int = 1, most: int = MAX_INT) -> int
     return value
 
 
-def window_argument(window: Window) -> str:
-    """The module's text for a window: whole seconds as a bare integer, else milliseconds."""
+def window_argument(window: Window, name: str = "window") -> str:
+    """The module's text for a window (or a lease, `name`): whole seconds as a bare integer,
+    else milliseconds."""
     if isinstance(window, str):
         return window
     if isinstance(window, timedelta):
         micros = window // timedelta(microseconds=1)
         if micros % 1000:
-            raise ValueError(f"window must be whole milliseconds, not {window!r}")
+            raise ValueError(f"{name} must be whole milliseconds, not {window!r}")
         milliseconds = micros // 1000
     elif isinstance(window, bool) or not isinstance(window, (int, float)):
-        raise ValueError(f"window must be seconds, a timedelta or a duration text, not {window!r}")
+        raise ValueError(f"{name} must be seconds, a timedelta or a duration text, not {window!r}")
     elif isinstance(window, int):
-        return str(_whole("window", window))
+        return str(_whole(name, window))
     else:
         milliseconds = round(window * 1000)
         if abs(milliseconds - window * 1000) > 1e-6:
-            raise ValueError(f"window must be whole milliseconds, not {window!r} s")
+            raise ValueError(f"{name} must be whole milliseconds, not {window!r} s")
     if milliseconds < 1:
-        raise ValueError(f"window must be at least 1 ms, not {window!r}")
+        raise ValueError(f"{name} must be at least 1 ms, not {window!r}")
     if milliseconds % 1000 == 0:
         return str(milliseconds // 1000)
     return f"{milliseconds}ms"
+
+
+def lease_id_argument(lease_id: LeaseId) -> bytes:
+    """A lease id as the bytes sent: text as UTF-8 (an id read from a reply, whose other bytes
+    were kept as surrogates, gives the same bytes back)."""
+    if isinstance(lease_id, str):
+        raw = lease_id.encode("utf-8", "surrogateescape")
+    elif isinstance(lease_id, bytes):
+        raw = lease_id
+    else:
+        raise ValueError(f"a lease id must be text or bytes, not {lease_id!r}")
+    if not 1 <= len(raw) <= MAX_LEASE_ID:
+        raise ValueError(f"a lease id must be 1 to {MAX_LEASE_ID} bytes, not {len(raw)}")
+    return raw
+
+
+def acquire_arguments(
+    limit: int, lease: Window, cost: int, lease_id: LeaseId | None
+) -> list[EncodableT]:
+    """The arguments of RL.ACQUIRE after the key."""
+    args: list[EncodableT] = [
+        _whole("limit", limit, 1, MAX_LEASE_LIMIT),
+        window_argument(lease, "lease"),
+    ]
+    if _whole("cost", cost) != 1:
+        args += ["COST", cost]
+    if lease_id is not None:
+        args += ["ID", lease_id_argument(lease_id)]
+    return args
 
 
 def _options(algo: Algorithm | None, burst: int | None) -> list[EncodableT]:
@@ -245,7 +280,8 @@ class RL:
         return client.execute_command(*argv)
 
     def call(self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> Any:
-        """Runs RL.HIT, RL.PEEK or RL.MHIT (keys, then the rest; no numkeys) on the backend."""
+        """Runs RL.HIT, RL.PEEK, RL.MHIT, RL.ACQUIRE, RL.RELEASE or RL.RENEW (keys, then the
+        rest; no numkeys) on the backend."""
         backend = self.backend
         if backend == "module":
             return self._module_call(command, keys, args)
@@ -301,6 +337,32 @@ class RL:
             _whole("quantity", quantity, 0),
         ]
         return Decision.from_throttle_reply(self._module_call("CL.THROTTLE", [key], args))
+
+    def acquire(
+        self,
+        key: KeyT,
+        limit: int,
+        lease: Window,
+        *,
+        cost: int = 1,
+        id: LeaseId | None = None,
+    ) -> Acquired:
+        """RL.ACQUIRE: a lease on `cost` units of `key`, where at most `limit` are held at once,
+        for `lease` unless renewed. `id`: the lease's id (default: the server makes one); an id
+        that holds a lease already is the same holder asking again."""
+        reply = self.call("RL.ACQUIRE", [key], acquire_arguments(limit, lease, cost, id))
+        return Acquired.from_reply(reply)
+
+    def release(self, key: KeyT, id: LeaseId) -> bool:
+        """RL.RELEASE: True if the lease was held and is now released, False if it had expired
+        or never existed."""
+        return bool(self.call("RL.RELEASE", [key], [lease_id_argument(id)]))
+
+    def renew(self, key: KeyT, id: LeaseId, lease: Window) -> bool:
+        """RL.RENEW: True if the lease was held and now expires `lease` from now, False if it
+        had expired or never existed (the holder lost it)."""
+        args: list[EncodableT] = [lease_id_argument(id), window_argument(lease, "lease")]
+        return bool(self.call("RL.RENEW", [key], args))
 
 
 # --- asynchronous ------------------------------------------------------------------------
@@ -359,7 +421,8 @@ class AsyncRL:
         return await self.client.execute_command(*argv)
 
     async def call(self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> Any:
-        """Runs RL.HIT, RL.PEEK or RL.MHIT (keys, then the rest; no numkeys) on the backend."""
+        """Runs RL.HIT, RL.PEEK, RL.MHIT, RL.ACQUIRE, RL.RELEASE or RL.RENEW (keys, then the
+        rest; no numkeys) on the backend."""
         backend = await self.resolve_backend()
         if backend == "module":
             return await self._module_call(command, keys, args)
@@ -417,3 +480,25 @@ class AsyncRL:
         ]
         reply = await self._module_call("CL.THROTTLE", [key], args)
         return Decision.from_throttle_reply(reply)
+
+    async def acquire(
+        self,
+        key: KeyT,
+        limit: int,
+        lease: Window,
+        *,
+        cost: int = 1,
+        id: LeaseId | None = None,
+    ) -> Acquired:
+        """RL.ACQUIRE (see RL.acquire)."""
+        reply = await self.call("RL.ACQUIRE", [key], acquire_arguments(limit, lease, cost, id))
+        return Acquired.from_reply(reply)
+
+    async def release(self, key: KeyT, id: LeaseId) -> bool:
+        """RL.RELEASE (see RL.release)."""
+        return bool(await self.call("RL.RELEASE", [key], [lease_id_argument(id)]))
+
+    async def renew(self, key: KeyT, id: LeaseId, lease: Window) -> bool:
+        """RL.RENEW (see RL.renew)."""
+        args: list[EncodableT] = [lease_id_argument(id), window_argument(lease, "lease")]
+        return bool(await self.call("RL.RENEW", [key], args))

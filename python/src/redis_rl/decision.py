@@ -1,5 +1,6 @@
 """The module's reply as a typed value: RL.HIT, RL.PEEK and RL.MHIT answer the same five
-integers (MHIT adds a sixth) in RESP2 and RESP3; CL.THROTTLE answers redis-cell's five."""
+integers (MHIT adds a sixth) in RESP2 and RESP3; CL.THROTTLE answers redis-cell's five;
+RL.ACQUIRE answers the five and a lease id."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Decision"]
+__all__ = ["Acquired", "Decision"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,61 @@ class Decision:
         else:
             retry_after_ms = retry_after_s * 1000
         return cls(allowed, limit, remaining, retry_after_ms, reset_after_s * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    """RL.ACQUIRE's answer: whether a lease was granted, and its id.
+
+    `limit` is the most units held at once; `remaining` the units free now, after this request;
+    `retry_after_ms` 0 when granted, when denied the wait until enough leases expire for the
+    same request to fit (a release frees units sooner), and None when it can never fit (its
+    cost exceeds the limit); `reset_after_ms` the time until the last lease expires. `id` is the
+    lease's id (None when denied): the one given, or one the server made (16 hex digits).
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after_ms: int | None
+    reset_after_ms: int
+    id: str | None
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds until the same request would be granted; None for never."""
+        return None if self.retry_after_ms is None else self.retry_after_ms / 1000
+
+    @property
+    def reset_after(self) -> float:
+        """Seconds until the last lease expires."""
+        return self.reset_after_ms / 1000
+
+    @classmethod
+    def from_reply(cls, reply: Any) -> Acquired:
+        """Reads `[allowed, limit, remaining, retry_after_ms, reset_after_ms, id]`. The id is
+        text: the bytes the server holds, decoded as UTF-8 with any other byte kept as a
+        surrogate, so that `lease_id_argument` gives the same bytes back."""
+        if (
+            not isinstance(reply, Sequence)
+            or isinstance(reply, (str, bytes))
+            or len(reply) != 6
+            or not isinstance(reply[5], (bytes, str, type(None)))
+        ):
+            raise ValueError(f"unexpected reply to RL.ACQUIRE: {reply!r} (expected 6 elements)")
+        decision = Decision.from_reply(list(reply[:5]), "RL.ACQUIRE")
+        raw = reply[5]
+        lease_id = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+        if decision.allowed != (lease_id is not None):
+            raise ValueError(f"unexpected reply to RL.ACQUIRE: {reply!r} (id and allowed disagree)")
+        return cls(
+            decision.allowed,
+            decision.limit,
+            decision.remaining,
+            decision.retry_after_ms,
+            decision.reset_after_ms,
+            lease_id,
+        )
 
 
 def _integers(reply: Any, count: int, command: str) -> list[int]:

@@ -10,7 +10,8 @@ identity shares a cluster slot:
 (the two keep different state, so they never share a key; a deployment that moves from the
 script to the module starts its limits afresh, and the script's keys expire by themselves).
 The identity is escaped inside the braces ("{", "}" and "%" as %7B, %7D, %25; an empty one
-as "%"), so that it always makes the hash tag.
+as "%"), so that it always makes the hash tag. Concurrency leases (`lease()`, see `leases`)
+are kept under `<prefix>:{<identity>}:<scope>:leases`.
 
 A request is split into several calls only when it has to be: limits with different costs,
 or (in a cluster) different identities, since one RL.MHIT takes one cost and one slot.
@@ -40,14 +41,17 @@ from .commands import (
     AsyncClient,
     AsyncRL,
     BackendName,
+    LeaseId,
     ResolvedBackend,
     SyncClient,
+    Window,
     hit_arguments,
     mhit_arguments,
 )
 from .config import LimitsConfig
 from .decision import Decision
 from .failure import Backoff, OnError, RateLimiterUnavailable, check_on_error
+from .leases import DEFAULT_POLL, AsyncLease, Lease
 from .limits import Limit, LimitRequest, LimitsArg, resolve_limits
 from .rates import Rate
 from .result import Policy, RateLimitResult
@@ -55,7 +59,14 @@ from .result import Policy, RateLimitResult
 # What Redis (or the way to it) failing looks like; anything else is a bug and propagates.
 REDIS_FAILURES = (redis.RedisError, RedisClusterException)
 
-__all__ = ["DEFAULT_BACKOFF", "DEFAULT_TIMEOUT", "AsyncRateLimiter", "RateLimiter", "key_for"]
+__all__ = [
+    "DEFAULT_BACKOFF",
+    "DEFAULT_TIMEOUT",
+    "AsyncRateLimiter",
+    "RateLimiter",
+    "key_for",
+    "lease_key_for",
+]
 
 log = logging.getLogger("redis_rl")
 
@@ -74,6 +85,12 @@ def _tag(identity: str) -> str:
 def key_for(prefix: str, identity: str, scope: str, rate: Rate) -> str:
     """The key of one rate of one identity: `<prefix>:{<identity>}:<scope>:<limit>/<seconds>`."""
     return f"{prefix}:{{{_tag(identity)}}}:{scope}:{rate.limit}/{rate.seconds}"
+
+
+def lease_key_for(prefix: str, identity: str, scope: str) -> str:
+    """The key of the leases of one identity: `<prefix>:{<identity>}:<scope>:leases`. The limit
+    is not in it: leases held under a higher limit count against a lower one."""
+    return f"{prefix}:{{{_tag(identity)}}}:{scope}:leases"
 
 
 class _Check(NamedTuple):
@@ -235,6 +252,9 @@ def _warn_if_slow(client: Any) -> None:
 class _Options:
     """The settings both limiters share."""
 
+    failures = REDIS_FAILURES
+    """What Redis (or the way to it) failing looks like."""
+
     def __init__(
         self,
         config: LimitsConfig | Any,
@@ -354,6 +374,49 @@ class RateLimiter(_Options):
         backoff.succeeded()
         return round_.conclude(calls, decisions)
 
+    def lease_key(self, identity: str, scope: str = "default") -> str:
+        """The key of `identity`'s leases (asks the server for its backend with "auto")."""
+        return lease_key_for(self.prefix(self.rl.backend), identity, scope)
+
+    def lease(
+        self,
+        identity: str,
+        limit: int,
+        lease: Window,
+        *,
+        scope: str = "default",
+        cost: int = 1,
+        id: LeaseId | None = None,
+        wait: float = 0,
+        poll: float = DEFAULT_POLL,
+        on_error: OnError | None = None,
+    ) -> Lease:
+        """A lease on `cost` of the `limit` units `identity` may hold at once, for `with`:
+
+        >>> with limiter.lease("tenant:7", limit=5, lease="30s") as lease:
+        ...     run_job()
+        ...     lease.renew()  # another 30 s
+
+        Taken when the block is entered, given back when it is left (also on an exception);
+        `lease` is how long it holds unless renewed or released (seconds, a timedelta or a
+        duration text). No room: LeaseDenied at once, or after waiting up to `wait` seconds,
+        asking again every `poll` seconds. `id`: the lease's own id (default: the server makes
+        one). `scope` names the count (one per scope and identity). `on_error`: what a Redis
+        failure decides (default: the limiter's), see `redis_rl.leases`.
+        """
+        return Lease(
+            self,
+            identity,
+            limit,
+            lease,
+            scope=scope,
+            cost=cost,
+            id=id,
+            wait=wait,
+            poll=poll,
+            on_error=on_error or self.on_error,
+        )
+
     def close(self) -> None:
         """Closes the client the limiter made from a URL (one passed in stays open)."""
         if self._owns_client:
@@ -426,6 +489,37 @@ class AsyncRateLimiter(_Options):
             return round_.unavailable(error, backoff.remaining())
         backoff.succeeded()
         return round_.conclude(calls, decisions)
+
+    async def lease_key(self, identity: str, scope: str = "default") -> str:
+        """See RateLimiter.lease_key."""
+        return lease_key_for(self.prefix(await self.rl.resolve_backend()), identity, scope)
+
+    def lease(
+        self,
+        identity: str,
+        limit: int,
+        lease: Window,
+        *,
+        scope: str = "default",
+        cost: int = 1,
+        id: LeaseId | None = None,
+        wait: float = 0,
+        poll: float = DEFAULT_POLL,
+        on_error: OnError | None = None,
+    ) -> AsyncLease:
+        """RateLimiter.lease for `async with` (waiting without blocking the event loop)."""
+        return AsyncLease(
+            self,
+            identity,
+            limit,
+            lease,
+            scope=scope,
+            cost=cost,
+            id=id,
+            wait=wait,
+            poll=poll,
+            on_error=on_error or self.on_error,
+        )
 
     async def aclose(self) -> None:
         """Closes the client the limiter made from a URL (one passed in stays open)."""

@@ -1,5 +1,6 @@
-"""The script fallback: RL.HIT, RL.PEEK and RL.MHIT decided by Lua, for servers that cannot load
-the rl module (managed Redis and Valkey).
+"""The script fallback: the rl module's commands decided by Lua, for servers that cannot load the
+module (managed Redis and Valkey): RL.HIT, RL.PEEK and RL.MHIT (every algorithm, LOG included)
+and the concurrency leases RL.ACQUIRE, RL.RELEASE and RL.RENEW.
 
 The decision code is one Lua file, ``lua/rl.lua``; this module assembles it into the two forms a
 server can run and calls them:
@@ -8,7 +9,9 @@ server can run and calls them:
   argument names the command; the keys are declared, so cluster routing sees them.
 - ``"function"``: a function library loaded with FUNCTION LOAD and called with FCALL (Redis 7
   and later, Valkey), RL.PEEK with FCALL_RO so that it runs on replicas. Functions survive
-  restarts and failovers with the data set.
+  restarts and failovers with the data set. RL.RELEASE and RL.RENEW are flagged ``allow-oom``,
+  as the module's commands are not ``deny-oom``: a holder can give back or keep its lease when
+  the server is full.
 
 The replies and error texts are the module's (see the header of ``lua/rl.lua`` for the key
 layout and the few differences). The script and the library are named after a hash of the Lua
@@ -31,7 +34,13 @@ if TYPE_CHECKING:
 
 Mode = Literal["script", "function"]
 
-COMMANDS = ("RL.HIT", "RL.PEEK", "RL.MHIT")
+COMMANDS = ("RL.HIT", "RL.PEEK", "RL.MHIT", "RL.ACQUIRE", "RL.RELEASE", "RL.RENEW")
+#: The functions' flags (FUNCTION LOAD), as the module's commands are flagged.
+FLAGS = {"RL.PEEK": "no-writes", "RL.RELEASE": "allow-oom", "RL.RENEW": "allow-oom"}
+
+Reply = Any
+"""The module's reply: five integers (RL.HIT, RL.PEEK), six (RL.MHIT), five integers and the
+lease id, bytes or None when denied (RL.ACQUIRE), or one integer (RL.RELEASE, RL.RENEW)."""
 
 
 def _core() -> str:
@@ -51,7 +60,7 @@ FUNCTIONS = {command: f"rl_{command[3:].lower()}_{VERSION}" for command in COMMA
 
 
 def _registration(command: str) -> str:
-    flags = ', flags = { "no-writes" }' if command == "RL.PEEK" else ""
+    flags = f', flags = {{ "{FLAGS[command]}" }}' if command in FLAGS else ""
     return (
         f'redis.register_function{{ function_name = "{FUNCTIONS[command]}", '
         "callback = function(keys, args) run = run or build(); "
@@ -87,7 +96,14 @@ def _function_missing(error: ResponseError) -> bool:
     return "function not found" in str(error).lower()
 
 
-def _integers(reply: Any) -> list[int]:
+def _reply(name: str, reply: Any) -> Reply:
+    """The reply as the module's: Lua has no nil inside an array, so RL.ACQUIRE's id is a false
+    when denied, which the server sends as a nil (RESP2) but might send as a boolean (RESP3)."""
+    if name in ("RL.RELEASE", "RL.RENEW"):
+        return int(reply)
+    if name == "RL.ACQUIRE":
+        *fields, id = reply
+        return [*(int(x) for x in fields), id if id else None]
     return [int(x) for x in reply]
 
 
@@ -127,10 +143,11 @@ class ScriptLibrary:
         self.client = client
         self.mode: Mode = mode
 
-    def call(self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> list[int]:
-        """``command`` ("RL.HIT", "RL.PEEK" or "RL.MHIT") on ``keys`` with ``args`` (what follows
-        the keys in the module's command; RL.MHIT's numkeys is ``len(keys)``). Returns the
-        module's reply; raises ``redis.ResponseError`` with the module's error text."""
+    def call(self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> Reply:
+        """``command`` (one of ``COMMANDS``: "RL.HIT", "RL.PEEK", "RL.MHIT", "RL.ACQUIRE",
+        "RL.RELEASE" or "RL.RENEW") on ``keys`` with ``args`` (what follows the keys in the
+        module's command; RL.MHIT's numkeys is ``len(keys)``). Returns the module's reply (see
+        ``Reply``); raises ``redis.ResponseError`` with the module's error text."""
         name = _command(command)
         client: Any = self.client
         if self.mode == "script":
@@ -138,7 +155,7 @@ class ScriptLibrary:
                 reply = client.evalsha(SCRIPT_SHA, len(keys), *keys, name, *args)
             except NoScriptError:
                 reply = client.eval(SCRIPT, len(keys), *keys, name, *args)
-            return _integers(reply)
+            return _reply(name, reply)
         fcall = _fcall(name, keys, args)
         target = _target(client, keys)
         try:
@@ -148,7 +165,7 @@ class ScriptLibrary:
                 raise
             client.function_load(LIBRARY, replace=True)
             reply = client.execute_command(*fcall, **target)
-        return _integers(reply)
+        return _reply(name, reply)
 
 
 class AsyncScriptLibrary:
@@ -159,9 +176,7 @@ class AsyncScriptLibrary:
         self.client = client
         self.mode: Mode = mode
 
-    async def call(
-        self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]
-    ) -> list[int]:
+    async def call(self, command: str, keys: Sequence[KeyT], args: Sequence[EncodableT]) -> Reply:
         """See ScriptLibrary.call."""
         name = _command(command)
         client: Any = self.client
@@ -170,7 +185,7 @@ class AsyncScriptLibrary:
                 reply = await client.evalsha(SCRIPT_SHA, len(keys), *keys, name, *args)
             except NoScriptError:
                 reply = await client.eval(SCRIPT, len(keys), *keys, name, *args)
-            return _integers(reply)
+            return _reply(name, reply)
         fcall = _fcall(name, keys, args)
         if keys and isinstance(client, redis.asyncio.cluster.RedisCluster):
             # It learns where the slots are on its first command.
@@ -183,4 +198,4 @@ class AsyncScriptLibrary:
                 raise
             await client.function_load(LIBRARY, replace=True)
             reply = await client.execute_command(*fcall, **target)
-        return _integers(reply)
+        return _reply(name, reply)

@@ -1,17 +1,23 @@
 --[[
-rl, the script fallback: the decisions of the rl module's RL.HIT, RL.PEEK and RL.MHIT, in Lua,
-for servers that cannot load modules. Same arguments, same replies, same error texts; the few
-differences are listed under "Limits" below.
+rl, the script fallback: the decisions of the rl module's RL.HIT, RL.PEEK and RL.MHIT (every
+algorithm, LOG included) and of its concurrency leases, RL.ACQUIRE, RL.RELEASE and RL.RENEW, in
+Lua, for servers that cannot load modules. Same arguments, same replies, same error texts; the
+few differences are listed under "Limits" below.
 
 This file is the decision code only. redis_rl/scripts.py assembles it into two forms:
-  - a script for EVALSHA (Redis 6 and later): ARGV[1] is the command ("RL.HIT", "RL.PEEK" or
-    "RL.MHIT"), KEYS the keys, ARGV[2..] the arguments after the keys;
+  - a script for EVALSHA (Redis 6 and later): ARGV[1] is the command ("RL.HIT", "RL.PEEK",
+    "RL.MHIT", "RL.ACQUIRE", "RL.RELEASE" or "RL.RENEW"), KEYS the keys, ARGV[2..] the arguments
+    after the keys;
   - a function library for FCALL / FCALL_RO (Redis 7 and later, Valkey): one function per
-    command, the peek registered with the no-writes flag.
+    command, the peek registered with the no-writes flag, RL.RELEASE and RL.RENEW with
+    allow-oom.
 
-Key layout. Each limited key holds a plain string, a format tag then decimal fields separated by
-single spaces, and expires at the instant its state is back to full capacity, in milliseconds
-rounded up, exactly as the module sets it: PTTL equals reset_after_ms.
+Key layout. A rate-limited key holds a plain string, or for ALGO LOG a list; a key of leases is
+a hash. Each expires when it no longer carries anything, at the instant the module gives it.
+
+States of SLIDING, FIXED and the buckets are a string, a format tag then decimal fields
+separated by single spaces; the key expires at the instant its state is back to full capacity,
+in milliseconds rounded up, exactly as the module sets it: PTTL equals reset_after_ms.
 
   S1 <window> <as_of> <into> <current> <previous>    SLIDING
   F1 <window> <as_of> <into> <count>                 FIXED
@@ -32,7 +38,38 @@ rounded up, exactly as the module sets it: PTTL equals reset_after_ms.
 For example `S1 60000000 1800000000123456 12000000 1 0` is RL.HIT k 5 60 once, at
 1800000000.123456 s: the first hit lies 12 s (60 s / 5) into its window.
 
-A key of any other type, or a string in any other form, answers WRONGTYPE and is left alone.
+An ALGO LOG key is a list: a header, then one element per millisecond in which requests were
+admitted, oldest first. Times are whole milliseconds (the resolution of LOG): an entry of
+millisecond t counts until t + window - 1.
+
+  L1 <window> <as_of> <base> <last> <total>          the header (the list's first element)
+  <delta>  or  <delta>:<units>                        an entry: 1 unit, or more
+
+  window   the window in milliseconds
+  as_of    the millisecond of the decision that wrote the log
+  base, last   the milliseconds of the oldest and the newest entries
+  total    units held by the entries
+  delta    milliseconds since the entry before (the oldest entry's is not read: its time is
+           base)
+
+Requests of the same millisecond join its entry; entries that age out leave the front (the
+header is written over the last of them and the list trimmed up to it: LSET, LTRIM), new ones
+arrive at the back (RPUSH): a hit reads the header and the oldest entries (one LRANGE) and
+costs O(1) amortised, plus the entries a denied request must walk until enough of them age out.
+The key expires when the newest entry ages out (PTTL equals reset_after_ms). For example RL.HIT
+otp 3 1h ALGO LOG three times within 2 ms, at 1800000000000 ms and 1800000000002 ms, leaves
+`L1 3600000 1800000000002 1800000000000 1800000000002 3`, `0:2`, `2`.
+
+A key of leases is a hash: the field "" holds `A1 <as_of>`, the instant (microseconds) of the
+decision that wrote it, and each lease is a field named by its id holding
+`<expires_at> <units>`, its expiry in microseconds. The key expires with its last lease (its
+expiry rounded up to the millisecond, as the module sets it); releasing the last one deletes
+it. Expired leases stay until the next change to the key drops them. Each lease command reads
+every lease of its key (HGETALL) and writes only the fields that change, so it costs O(leases
+held), as the module's commands do, in Lua: a few microseconds per lease.
+
+A key of any other type, or a value in any other form, answers WRONGTYPE and is left alone (a
+log's entries are checked as they are read).
 
 The module keeps its state in keys of its own data type (`ratelimit`). Its commands answer
 WRONGTYPE on a key written by this script, and this script answers WRONGTYPE on the module's
@@ -49,15 +86,24 @@ Instants are kept as whole milliseconds plus microseconds, so that they stay exa
 module's clamp (2^56 microseconds, in 4253).
 
 Limits. A limit, BURST or COST above 2^53 - 1 (the module takes up to 2^63 - 1) is refused with
-an error naming the argument, and so is ALGO LOG (the module's exact rolling log), once the
-arguments pass the module's own checks. The default algorithm is SLIDING (the module's
-rl.default-algorithm config is not visible to a script).
+an error naming the argument, once the arguments pass the module's own checks. A script cannot
+read the module's configs, so it takes their defaults: the default algorithm is SLIDING
+(rl.default-algorithm), an ALGO LOG limit may need at most 10,000 entries
+(rl.log-max-entries) and RL.ACQUIRE's limit is at most 10,000 (rl.lease-max-held). The ids of
+leases the script makes are 16 hex digits from the instant and a counter, never one the key
+holds, but not the module's (which come from a per-process random seed): a key whose leases
+all expired could, if the clock came back to the very same microsecond, hand out an id again.
+A full server (maxmemory) refuses the fallback's RL.HIT, RL.MHIT and RL.ACQUIRE, and lets
+RL.RELEASE and RL.RENEW through, as it treats the module's commands; its error text is the
+server's for scripts, not the module's "OOM command not allowed ...".
 
 Speed. The script form runs this whole file on every call: its top level only defines local
 functions, with no tables and no string building, and each function captures as few locals as
-it can, since creating a closure costs more the more upvalues it has. Constants are written out
-where they are used (Lua folds 2^53 and the like when it compiles), and the string and math
-functions are called through their libraries.
+it can, since creating a closure costs more the more upvalues it has. The functions of logs
+and of leases are made only by the calls that need them (logs(), lease_commands()), so that
+the other calls do not pay for them. Constants are written out where they are used (Lua folds
+2^53 and the like when it compiles), and the string and math functions are called through
+their libraries.
 ]]
 
 -- The constants:
@@ -213,8 +259,8 @@ local function duration(text)
   return ms * 1000
 end
 
--- The engine of an ALGO value: "S" (SLIDING), "F" (FIXED), "B" (the buckets) or "L" (LOG,
--- which only the module decides); or nil.
+-- The engine of an ALGO value: "S" (SLIDING), "F" (FIXED), "B" (the buckets) or "L" (LOG);
+-- or nil.
 local function algorithm(text)
   text = string.upper(text)
   if text == "SLIDING" then
@@ -363,6 +409,19 @@ local function complete(limit, cost)
   if not drains_in_time(limit) then
     return "ERR BURST is too large for this rate: BURST × window / limit must be at most 36500d"
   end
+  if kind == "L" then
+    -- At most one entry per millisecond, each of at least one unit: min(limit, window in ms)
+    -- entries, bounded by the module's rl.log-max-entries at its default.
+    local needs = limit.window / 1000
+    if limit.limit < needs then
+      needs = limit.limit
+    end
+    if needs > 10000 then
+      return string.format("ERR ALGO LOG keeps an entry per millisecond with admissions in the "
+        .. "window, up to %d for this limit and window, more than rl.log-max-entries (10000)",
+        needs)
+    end
+  end
   limit.cost = cost
   if kind == "B" then
     limit.capacity = limit.burst
@@ -372,10 +431,7 @@ end
 
 -- The fallback's own bounds, checked once the module's checks have passed.
 local function beyond_script(limit)
-  if limit.kind == "L" then
-    return "ERR ALGO LOG needs the rl module: the script fallback decides SLIDING, FIXED, "
-      .. "TOKEN, LEAKY and GCRA"
-  elseif limit.limit > (2^53 - 1) then
+  if limit.limit > (2^53 - 1) then
     return script_bound("limit")
   elseif limit.burst > (2^53 - 1) then
     return script_bound("BURST")
@@ -616,6 +672,279 @@ local function previous_share(state)
   return mul_div_ceil(prev, state[2] - state[3], state[2])
 end
 
+---------------------------------------------------------------------------------------------
+-- Logs (ALGO LOG)
+--
+-- A log read from a key is seen at now: `base` and `last`, the times of its oldest and newest
+-- entries in milliseconds, are moved back by `shift` when the clock stands behind the log's
+-- date. Its entries are read from the list only as far as a decision needs them: the oldest
+-- ones, which age out, and for a denied request those that must age out before it fits.
+--   { "L", window, w_ms, now, key, base, last, total, shift, texts, fetched, ended, times,
+--     units, parsed, bad }
+-- window is in microseconds (as a limit's), w_ms in milliseconds; now is the time (ms) it is
+-- seen at; texts the list's elements read so far (texts[1] the header), fetched the entries
+-- among them and ended whether they are all; times and units the entries parsed so far; bad
+-- is set when an entry does not parse (the key then answers WRONGTYPE).
+
+-- The script form runs this file on every call, and makes a closure of every function at its
+-- top level: the functions of logs are made by logs(), only by a call that meets a log (once
+-- for the function form's library).
+
+local log_functions
+
+-- The functions of logs: view, seeded, entry, aged, decide and store.
+local function logs()
+  if log_functions then
+    return log_functions
+  end
+  -- The log in a list whose first elements are `head` (the header and up to 8 entries), seen at
+  -- now (ms); nil when the list is not a log.
+  local function log_view(key, head, now_ms)
+    local w, as_of, base, last, total =
+      string.match(head[1], "^L1 (%d+) (%d+) (%-?%d+) (%-?%d+) (%d+)$")
+    if not w or #head < 2 or #w > 13 or #as_of > 14 or #base > 15 or #last > 15 or #total > 16
+    then
+      return nil
+    end
+    w, as_of, base, last, total =
+      tonumber(w), tonumber(as_of), tonumber(base), tonumber(last), tonumber(total)
+    if w < 1 or w > 3153600000000 or as_of > 72057594037927 or base > last or last > as_of
+      or base <= as_of - w or total < 1 or total > (2^53 - 1) then
+      return nil
+    end
+    local shift = 0
+    if as_of > now_ms then
+      shift = as_of - now_ms
+    end
+    -- Every field at once: a table that grows field by field is rebuilt as it grows.
+    return {
+      "L",
+      w * 1000,
+      w_ms = w,
+      now = now_ms,
+      key = key,
+      base = base - shift,
+      last = last - shift,
+      total = total,
+      shift = shift,
+      texts = head,
+      fetched = #head - 1,
+      ended = #head < 9,
+      times = {},
+      units = {},
+      parsed = 0,
+      bad = false,
+    }
+  end
+
+  -- A log of this window (ms) holding `units` admitted now, in memory: what the units in use of
+  -- another shape become when a key turns to ALGO LOG.
+  local function log_seeded(w_ms, units, now_ms)
+    return {
+      "L",
+      w_ms * 1000,
+      w_ms = w_ms,
+      now = now_ms,
+      key = false,
+      base = now_ms,
+      last = now_ms,
+      total = units,
+      shift = 0,
+      texts = false,
+      fetched = 1,
+      ended = true,
+      times = { now_ms },
+      units = { units },
+      parsed = 1,
+      bad = false,
+    }
+  end
+
+  -- The time (ms, as seen now) and units of the log's i-th entry, oldest first; nil past the
+  -- newest, or when the entry does not parse (the log is then bad). The list is read on demand,
+  -- each read taking as many entries again as were read so far.
+  local function log_entry(log, i)
+    while log.parsed < i do
+      local j = log.parsed + 1
+      if j > log.fetched then
+        if log.ended then
+          return nil
+        end
+        local want = log.fetched + 8
+        local more = redis.call("LRANGE", log.key, log.fetched + 1, log.fetched + want)
+        local texts = log.texts
+        for k = 1, #more do
+          texts[#texts + 1] = more[k]
+        end
+        log.fetched = log.fetched + #more
+        log.ended = #more < want
+        if j > log.fetched then
+          return nil
+        end
+      end
+      local text = log.texts[j + 1]
+      local delta, units = string.match(text, "^(%d+)$"), 1
+      if not delta then
+        delta, units = string.match(text, "^(%d+):(%d+)$")
+        if not delta or #units > 16 then
+          log.bad = true
+          return nil
+        end
+        units = tonumber(units)
+      end
+      local t
+      if j == 1 then
+        t = log.base
+      else
+        t = log.times[j - 1] + tonumber(delta)
+      end
+      if #delta > 14 or units < 1 or units > (2^53 - 1) or (j > 1 and t <= log.times[j - 1])
+        or t > log.last then
+        log.bad = true
+        return nil
+      end
+      log.times[j], log.units[j] = t, units
+      log.parsed = j
+    end
+    return log.times[i], log.units[i]
+  end
+
+  -- The entries that aged out of the log at now (their time at most now - window): how many,
+  -- and their units.
+  local function log_aged(log)
+    local cutoff = log.now - log.w_ms
+    local n, freed = 0, 0
+    local t, u = log_entry(log, 1)
+    while t and t <= cutoff do
+      n, freed = n + 1, freed + u
+      t, u = log_entry(log, n + 1)
+    end
+    return n, freed
+  end
+
+  -- LOG: admitted when the units admitted in the last window, plus the cost, are at most the
+  -- limit. Time is in whole milliseconds: an entry of millisecond t counts until t + window - 1.
+  -- Decides against a log of the limit's window seen at now (nil: none) and returns allowed,
+  -- remaining, retry, reset, and the entries that aged out and their units.
+  local function log_decide(log, limit, now_ms, now_sub)
+    local w_ms, l, cost = limit.window / 1000, limit.limit, limit.cost
+    local aged, freed, used = 0, 0, 0
+    if log then
+      aged, freed = log_aged(log)
+      used = log.total - freed
+    end
+    local allowed = cost <= l and used <= l - cost
+    local held = used
+    if allowed then
+      held = used + cost
+    end
+    local retry = 0
+    if not allowed then
+      if cost > l then
+        retry = -1
+      else
+        -- Walks the entries kept until enough of them have aged out.
+        local need, got, at = used - (l - cost), 0, now_ms
+        local i = aged + 1
+        local t, u = log_entry(log, i)
+        while t do
+          got, at = got + u, t + w_ms
+          if got >= need then
+            break
+          end
+          i = i + 1
+          t, u = log_entry(log, i)
+        end
+        retry = (at - now_ms) * 1000 - now_sub
+      end
+    end
+    -- The newest entry held after the request, which ages out last.
+    local newest
+    if allowed and cost > 0 then
+      newest = now_ms
+    elseif log and held > 0 then
+      newest = log.last
+    end
+    local reset = 0
+    if newest then
+      reset = (newest + w_ms - now_ms) * 1000 - now_sub
+    end
+    local remaining = l - held
+    if remaining < 0 then
+      remaining = 0
+    end
+    return allowed, remaining, retry, reset, aged, freed
+  end
+
+  -- Stores a change to the log the key holds, dated now: the entries that aged out leave the
+  -- front (the header takes the place of the last of them, and the list is trimmed up to it),
+  -- the units admitted now join the newest entry when it is of this millisecond or else arrive
+  -- at the back. Or stores a new log of one entry in place of what the key held. The key expires
+  -- when the newest entry ages out.
+  local function store_log(key, write, existed, now_ms)
+    local w_ms, last
+    if write[1] == "N" then
+      w_ms, last = write[2], now_ms
+      if existed then
+        redis.call("DEL", key)
+      end
+      local units = write[3]
+      local entry = "0"
+      if units ~= 1 then
+        entry = string.format("0:%d", units)
+      end
+      redis.call("RPUSH", key, string.format("L1 %d %d %d %d %d", w_ms, now_ms, now_ms, now_ms,
+        units), entry)
+    else
+      local log, aged, freed, added = write[2], write[3], write[4], write[5]
+      w_ms, last = log.w_ms, log.last
+      local base, total = log.base, log.total - freed
+      if added > 0 then
+        local kept = log_entry(log, aged + 1)
+        if not kept then
+          base = now_ms
+          redis.call("RPUSH", key, added == 1 and "0" or string.format("0:%d", added))
+        elseif last == now_ms then
+          base = kept
+          local text = redis.call("LINDEX", key, -1)
+          local delta, units = string.match(text, "^(%d+):(%d+)$")
+          if not delta then
+            delta, units = text, 1
+          end
+          redis.call("LSET", key, -1, string.format("%s:%d", delta, tonumber(units) + added))
+        else
+          base = kept
+          local delta = now_ms - last
+          if added == 1 then
+            redis.call("RPUSH", key, string.format("%d", delta))
+          else
+            redis.call("RPUSH", key, string.format("%d:%d", delta, added))
+          end
+        end
+        last, total = now_ms, total + added
+      end
+      local header = string.format("L1 %d %d %d %d %d", w_ms, now_ms, base, last, total)
+      if aged > 0 then
+        redis.call("LSET", key, aged, header)
+        redis.call("LTRIM", key, aged, -1)
+      else
+        redis.call("LSET", key, 0, header)
+      end
+    end
+    redis.call("PEXPIREAT", key, last + w_ms)
+  end
+
+  log_functions = {
+    view = log_view,
+    seeded = log_seeded,
+    entry = log_entry,
+    aged = log_aged,
+    decide = log_decide,
+    store = store_log,
+  }
+  return log_functions
+end
+
 -- Units in use, rounded up.
 local function used(state)
   local kind = state[1]
@@ -623,6 +952,9 @@ local function used(state)
     return state[4] + previous_share(state)
   elseif kind == "F" then
     return state[4]
+  elseif kind == "L" then
+    local _, freed = logs().aged(state)
+    return state.total - freed
   end
   local q, r = mad(state[4], state[3], state[5], state[2])
   if r > 0 then
@@ -808,11 +1140,50 @@ local function bucket(state, limit)
   return allowed, remaining, retry, reset
 end
 
+-- One LOG request against a key's value seen at now (nil: no key), as `hit` below. What it
+-- stores is a change to the log the key holds, { "E", log, aged, freed, added }, or a new log
+-- of one entry, { "N", window in ms, units }.
+local function hit_log(state, limit, now_ms, now_sub)
+  local cost = limit.cost
+  if state and state[1] == "L" and state[2] == limit.window then
+    local allowed, remaining, retry, reset, aged, freed =
+      logs().decide(state, limit, now_ms, now_sub)
+    if allowed and cost > 0 then
+      return allowed, remaining, retry, reset, { "E", state, aged, freed, cost }
+    elseif state.shift > 0 then
+      -- Dated later than now: stored moved back to now, nothing consumed.
+      return allowed, remaining, retry, reset, nil, { "E", state, 0, 0, 0 }
+    end
+    return allowed, remaining, retry, reset
+  end
+  -- Another shape or window: a log holding the units in use now (at most the limit) at now.
+  local w_ms = limit.window / 1000
+  local units, seed, kept = 0, nil, nil
+  if state then
+    units = used(state)
+  end
+  if units > 0 then
+    if units > limit.limit then
+      units = limit.limit
+    end
+    seed = logs().seeded(w_ms, units, now_ms)
+    kept = { "N", w_ms, units }
+  end
+  local allowed, remaining, retry, reset = logs().decide(seed, limit, now_ms, now_sub)
+  if allowed and cost > 0 then
+    return allowed, remaining, retry, reset, { "N", w_ms, units + cost }, kept
+  end
+  return allowed, remaining, retry, reset, nil, kept
+end
+
 -- One request against a key's state seen at now (nil: no key). Returns allowed, remaining,
 -- retry, reset, the state to store if admitted, and the state to store otherwise (reshaped for
 -- these parameters, or moved to now), if any.
-local function hit(state, moved, limit)
+local function hit(state, moved, limit, now_ms, now_sub)
   local kind = limit.kind
+  if kind == "L" then
+    return hit_log(state, limit, now_ms, now_sub)
+  end
   local basis, kept
   if state then
     if state[1] == kind and state[2] == limit.window and (kind ~= "B" or state[3] == limit.limit)
@@ -880,20 +1251,55 @@ local function store(key, state, existed, now_ms, now_sub)
   end
 end
 
--- The key's state seen at now and whether it was moved; nil for no key; false for a key that
--- holds something else.
-local function load(key, now_ms, now_sub)
+-- Stores what a decision wrote: a state, or a log (see hit_log).
+local function store_any(key, write, existed, now_ms, now_sub)
+  local kind = write[1]
+  if kind == "E" or kind == "N" then
+    logs().store(key, write, existed, now_ms)
+  else
+    store(key, write, existed, now_ms, now_sub)
+  end
+end
+
+-- The key's state or log seen at now and whether it was moved; nil for no key; false for a key
+-- that holds something else. A state is a string and a log a list: `log_first` tries the list
+-- first (for ALGO LOG).
+local function load(key, now_ms, now_sub, log_first)
+  local head
+  if log_first then
+    head = redis.pcall("LRANGE", key, 0, 8)
+    if not head.err then
+      if #head == 0 then
+        return nil, false
+      end
+      local log = logs().view(key, head, now_ms)
+      if not log then
+        return false
+      end
+      return log, log.shift > 0
+    end
+  end
   local value = redis.pcall("GET", key)
   if not value then
     return nil, false
-  elseif type(value) ~= "string" then
+  elseif type(value) == "string" then
+    local state, moved = view(value, now_ms, now_sub)
+    if not state then
+      return false
+    end
+    return state, moved
+  elseif log_first then
     return false
   end
-  local state, moved = view(value, now_ms, now_sub)
-  if not state then
+  head = redis.pcall("LRANGE", key, 0, 8)
+  if head.err or #head == 0 then
     return false
   end
-  return state, moved
+  local log = logs().view(key, head, now_ms)
+  if not log then
+    return false
+  end
+  return log, log.shift > 0
 end
 
 local function reply(allowed, capacity, remaining, retry, reset, position)
@@ -905,6 +1311,8 @@ end
 
 ---------------------------------------------------------------------------------------------
 -- Commands
+
+local WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 local function hit_command(name, keys, args, first, writes)
   -- The module's arguments after the command name are the keys, then the rest.
@@ -927,15 +1335,18 @@ local function hit_command(name, keys, args, first, writes)
     return redis.error_reply(err)
   end
   local now_ms, now_sub = clock()
-  local state, moved = load(key, now_ms, now_sub)
+  local state, moved = load(key, now_ms, now_sub, limit.kind == "L")
   if state == false then
-    return redis.error_reply("WRONGTYPE Operation against a key holding the wrong kind of value")
+    return redis.error_reply(WRONGTYPE)
   end
-  local allowed, remaining, retry, reset, consumed, kept = hit(state, moved, limit)
+  local allowed, remaining, retry, reset, consumed, kept = hit(state, moved, limit, now_ms, now_sub)
+  if state and state.bad then
+    return redis.error_reply(WRONGTYPE)
+  end
   if writes then
     local write = consumed or kept
     if write then
-      store(key, write, state ~= nil, now_ms, now_sub)
+      store_any(key, write, state ~= nil, now_ms, now_sub)
     end
   end
   return reply(allowed, limit.capacity, remaining, retry, reset)
@@ -964,9 +1375,9 @@ local function mhit_command(keys, args, first)
   local now_ms, now_sub = clock()
   local states, moved = {}, {}
   for i = 1, n do
-    local state, m = load(keys[i], now_ms, now_sub)
+    local state, m = load(keys[i], now_ms, now_sub, limits[i].kind == "L")
     if state == false then
-      return redis.error_reply("WRONGTYPE Operation against a key holding the wrong kind of value")
+      return redis.error_reply(WRONGTYPE)
     end
     states[i], moved[i] = state or false, m
   end
@@ -976,26 +1387,37 @@ local function mhit_command(keys, args, first)
   for i = 1, n do
     local allowed, remaining, retry, reset
     allowed, remaining, retry, reset, consumed[i], kept[i] =
-      hit(states[i] or nil, moved[i], limits[i])
+      hit(states[i] or nil, moved[i], limits[i], now_ms, now_sub)
     decisions[i] = { allowed, remaining, retry, reset }
     admitted = admitted and allowed
   end
   -- All or nothing: a denied request leaves only reshaped or moved states behind, and each
   -- limit that would have admitted it reports where it stands without it.
+  if not admitted then
+    for i = 1, n do
+      if decisions[i][1] then
+        local limit = limits[i]
+        local cost = limit.cost
+        limit.cost = 0
+        local allowed, remaining, retry, reset =
+          hit(states[i] or nil, moved[i], limit, now_ms, now_sub)
+        decisions[i] = { allowed, remaining, retry, reset }
+        limit.cost = cost
+      end
+    end
+  end
+  for i = 1, n do
+    if states[i] and states[i].bad then
+      return redis.error_reply(WRONGTYPE)
+    end
+  end
   for i = 1, n do
     local write = kept[i]
     if admitted then
       write = consumed[i] or write
-    elseif decisions[i][1] then
-      local limit = limits[i]
-      local cost = limit.cost
-      limit.cost = 0
-      local allowed, remaining, retry, reset = hit(states[i] or nil, moved[i], limit)
-      decisions[i] = { allowed, remaining, retry, reset }
-      limit.cost = cost
     end
     if write then
-      store(keys[i], write, states[i] ~= false, now_ms, now_sub)
+      store_any(keys[i], write, states[i] ~= false, now_ms, now_sub)
     end
   end
   -- Admitted: the limit with the fewest left decides. Denied: the denying limit with the
@@ -1032,7 +1454,374 @@ local function mhit_command(keys, args, first)
     deciding)
 end
 
--- Runs "RL.HIT", "RL.PEEK" or "RL.MHIT" with the keys and the arguments args[first..].
+---------------------------------------------------------------------------------------------
+-- Leases (RL.ACQUIRE, RL.RELEASE, RL.RENEW)
+--
+-- A key's leases are a hash: the field "" holds `A1 <as_of>`, the instant (microseconds) of the
+-- decision that wrote it, and each lease is a field, its id, holding `<expires_at> <units>`.
+-- Read, they are seen at now:
+--   { ids, units, left, n, gone, moved, stored }
+-- left[i]: microseconds from now until lease i expires (> 0). A hash dated later than now
+-- (the clock stepped back) is read as it stood at its date: every lease keeps the time it had
+-- left (moved = true). gone lists the ids of leases that expired (dropped at the next write);
+-- stored is every id the hash holds.
+
+-- The script form runs this file on every call, and makes a closure of every function at its
+-- top level: the functions of the leases are made by lease_commands(), only by the calls that
+-- need them (once for the function form's library).
+
+local lease_functions
+
+-- The lease commands: acquire(keys, args, first) for RL.ACQUIRE, and change(name, keys, args,
+-- first, renew) for RL.RELEASE and RL.RENEW.
+local function lease_commands()
+  if lease_functions then
+    return lease_functions
+  end
+  local LEASE_DURATION = "ERR lease must be a duration such as 60, 1500ms, 10s, 5m, 1h or 1d "
+    .. "(from 1ms to 36500d)"
+
+  -- A lease id, 1 to 64 bytes of anything; `what` is the argument's name in the error. The
+  -- id, or nil and the error.
+  local function lease_id(text, what)
+    if #text < 1 or #text > 64 then
+      return nil, "ERR " .. what .. " must be from 1 to 64 bytes"
+    end
+    return text
+  end
+
+  -- RL.ACQUIRE: `limit lease [COST n] [ID id]` from args[first..]: the limit, the lease in
+  -- microseconds, the cost and the id (nil: the script makes one); or nil and the error. The
+  -- limit is at most 10000, the module's rl.lease-max-held at its default.
+  local function parse_acquire(args, first)
+    local l = count(args[first])
+    if not l or l > 10000 then
+      return nil, "ERR limit must be an integer from 1 to 10000, the most leases a key may hold "
+        .. "(rl.lease-max-held)"
+    end
+    local lease = duration(args[first + 1])
+    if not lease then
+      return nil, LEASE_DURATION
+    end
+    local cost, id, err
+    local i = first + 2
+    local name = args[i]
+    while name do
+      local value = args[i + 1]
+      local option = string.upper(name)
+      if option == "COST" then
+        cost, err = take_cost(cost, value)
+      elseif option == "ID" then
+        if not value then
+          return nil, "ERR ID needs a value"
+        end
+        local given
+        given, err = lease_id(value, "ID")
+        if given and id then
+          err = "ERR ID is given more than once"
+        end
+        id = given
+      else
+        err = unknown(name, "COST or ID")
+      end
+      if err then
+        return nil, err
+      end
+      i = i + 2
+      name = args[i]
+    end
+    return l, lease, cost or 1, id
+  end
+
+  -- A decimal instant in microseconds as whole milliseconds and microseconds; nil when it is not
+  -- one (or lies past the module's clamp plus the longest lease).
+  local function instant(text)
+    if not string.find(text, "^%d+$") or #text < 4 or #text > 17 then
+      return nil
+    end
+    local ms = tonumber(string.sub(text, 1, -4))
+    if ms > 72057594037927 + 3153600000000 then
+      return nil
+    end
+    return ms, tonumber(string.sub(text, -3))
+  end
+
+  -- The leases of a key seen at now; nil for no key; false for a key holding anything else.
+  local function load_leases(key, now_ms, now_sub)
+    local flat = redis.pcall("HGETALL", key)
+    if flat.err then
+      return false
+    elseif #flat == 0 then
+      return nil
+    end
+    local a_ms, a_sub
+    for i = 1, #flat, 2 do
+      if flat[i] == "" then
+        local as_of = string.match(flat[i + 1], "^A1 (%d+)$")
+        if as_of then
+          a_ms, a_sub = instant(as_of)
+        end
+      end
+    end
+    if not a_ms or a_ms > 72057594037927 or #flat < 4 then
+      return false
+    end
+    local moved = now_ms < a_ms or (now_ms == a_ms and now_sub < a_sub)
+    local ids, units, left, gone, stored, n = {}, {}, {}, {}, {}, 0
+    for i = 1, #flat, 2 do
+      local id = flat[i]
+      if id ~= "" then
+        -- The expiry's milliseconds and microseconds at once: one pattern per lease.
+        local e_ms, e_sub, u = string.match(flat[i + 1], "^(%d+)(%d%d%d) (%d+)$")
+        if not e_ms or #e_ms > 14 or #id > 64 or #u > 16 then
+          return false
+        end
+        e_ms, e_sub, u = tonumber(e_ms), tonumber(e_sub), tonumber(u)
+        if u < 1 then
+          return false
+        end
+        -- Exact: a lease expires after the hash's date and at most 36500 days after it.
+        local after = (e_ms - a_ms) * 1000 + (e_sub - a_sub)
+        if after <= 0 or after > 3153600000000000 then
+          return false
+        end
+        if not moved then
+          after = (e_ms - now_ms) * 1000 + (e_sub - now_sub)
+        end
+        stored[id] = true
+        if after > 0 then
+          n = n + 1
+          ids[n], units[n], left[n] = id, u, after
+        else
+          gone[#gone + 1] = id
+        end
+      end
+    end
+    return { ids = ids, units = units, left = left, n = n, gone = gone, moved = moved,
+      stored = stored }
+  end
+
+  -- `<now + left> <units>`: a lease's field value.
+  local function lease_value(now_ms, now_sub, left, units)
+    local us = now_sub + left
+    local sub = us % 1000
+    return string.format("%d%03d %d", now_ms + (us - sub) / 1000, sub, units)
+  end
+
+  -- Runs `command key` with the arguments of `items` in slices, within Lua's stack.
+  local function in_slices(command, key, items)
+    for i = 1, #items, 1000 do
+      redis.call(command, key, unpack(items, i, math.min(i + 999, #items)))
+    end
+  end
+
+  -- Stores the leases seen at now, dated now, with the lease of `id` set to `left`
+  -- microseconds and `units` (or dropped when left is nil); the leases that expired leave. The
+  -- key expires with its last lease; without leases it is deleted. `held` (RL.RELEASE and
+  -- RL.RENEW, on a key that exists) sets the expiry first: a script's first write decides
+  -- whether a full server (maxmemory) lets it write, and PEXPIREAT, unlike HSET, takes no memory.
+  local function store_leases(key, leases, now_ms, now_sub, id, left, units, held_first)
+    local fields = { "", string.format("A1 %d%03d", now_ms, now_sub) }
+    local last, held = 0, 0
+    for i = 1, leases.n do
+      local other = leases.ids[i]
+      if other ~= id then
+        held = held + 1
+        if leases.left[i] > last then
+          last = leases.left[i]
+        end
+        if leases.moved then
+          -- Its expiry moves back with the clock.
+          fields[#fields + 1] = other
+          fields[#fields + 1] = lease_value(now_ms, now_sub, leases.left[i], leases.units[i])
+        end
+      end
+    end
+    local drop = leases.gone
+    if id and left then
+      held = held + 1
+      if left > last then
+        last = left
+      end
+      fields[#fields + 1] = id
+      fields[#fields + 1] = lease_value(now_ms, now_sub, left, units)
+    elseif id then
+      drop[#drop + 1] = id
+    end
+    if held == 0 then
+      redis.call("DEL", key)
+      return
+    end
+    local expire_ms = now_ms + ceil_ms(now_sub + last)
+    if held_first then
+      redis.call("PEXPIREAT", key, expire_ms)
+    end
+    -- Dropped first: an expired lease's id may be the one set again.
+    in_slices("HDEL", key, drop)
+    in_slices("HSET", key, fields)
+    if not held_first then
+      redis.call("PEXPIREAT", key, expire_ms)
+    end
+  end
+
+  -- 32-bit x times k, modulo 2^32, exactly: the halves' products stay below 2^53.
+  local function mul32(x, k)
+    local xl = x % 2^16
+    return (((x - xl) / 2^16 * k) % 2^16 * 2^16 + xl * k) % 2^32
+  end
+
+  -- A lease id the script makes: 16 hex digits from now and a counter, passed through a Feistel
+  -- network on two 32-bit halves. It is a bijection, so that two instants (or two counters)
+  -- never make the same id; the caller skips ids the key holds.
+  local function made_id(now_ms, now_sub, n)
+    local lo = (now_ms % 2^16) * 2^16 + now_sub * 64 + n
+    local hi = (now_ms - now_ms % 2^16) / 2^16 + (lo - lo % 2^32) / 2^32
+    lo, hi = lo % 2^32, hi % 2^32
+    hi, lo = lo, (hi + mul32(lo, 2654435761) + 1) % 2^32
+    hi, lo = lo, (hi + mul32(lo, 2246822519) + 2) % 2^32
+    hi, lo = lo, (hi + mul32(lo, 3266489917) + 3) % 2^32
+    hi, lo = lo, (hi + mul32(lo, 668265263) + 4) % 2^32
+    return string.format("%08x%08x", hi, lo)
+  end
+
+  -- The module's arguments after the command name (keys, then the rest) as one list, so that a
+  -- misplaced key cannot change their meaning.
+  local function arguments(keys, args, first)
+    local all = {}
+    for _, k in ipairs(keys) do
+      all[#all + 1] = k
+    end
+    for i = first, #args do
+      all[#all + 1] = args[i]
+    end
+    return all
+  end
+
+  local function wrong_arity(name)
+    return redis.error_reply("ERR wrong number of arguments for '" .. name .. "' command")
+  end
+
+  -- RL.ACQUIRE key limit lease [COST n] [ID id]: a lease on `cost` units when the units held by
+  -- unexpired leases leave room for it. An id that holds a lease already is the same holder
+  -- asking again: its lease is judged as if released first, and replaced.
+  local function acquire_command(keys, args, first)
+    local all = arguments(keys, args, first)
+    if #all < 3 then
+      return wrong_arity("rl.acquire")
+    end
+    local key = all[1]
+    local l, lease, cost, id = parse_acquire(all, 2)
+    if not l then
+      return redis.error_reply(lease)
+    end
+    local now_ms, now_sub = clock()
+    local leases = load_leases(key, now_ms, now_sub)
+    if leases == false then
+      return redis.error_reply(WRONGTYPE)
+    elseif not leases then
+      leases = { ids = {}, units = {}, left = {}, n = 0, gone = {}, moved = false, stored = {} }
+    end
+    if not id then
+      local n = 0
+      id = made_id(now_ms, now_sub, n)
+      while leases.stored[id] do
+        n = n + 1
+        id = made_id(now_ms, now_sub, n)
+      end
+    end
+    local others, held, last, last_other = 0, 0, 0, 0
+    for i = 1, leases.n do
+      local u, t = leases.units[i], leases.left[i]
+      held = held + u
+      if t > last then
+        last = t
+      end
+      if leases.ids[i] ~= id then
+        others = others + u
+        if t > last_other then
+          last_other = t
+        end
+      end
+    end
+    if cost <= l and others <= l - cost then
+      store_leases(key, leases, now_ms, now_sub, id, lease, cost)
+      if lease > last_other then
+        last_other = lease
+      end
+      return { 1, l, l - others - cost, 0, ceil_ms(last_other), id }
+    end
+    local retry = -1
+    if cost <= l then
+      -- When enough of the other leases have expired, the soonest first.
+      local expiring = {}
+      for i = 1, leases.n do
+        if leases.ids[i] ~= id then
+          expiring[#expiring + 1] = { leases.left[i], leases.units[i] }
+        end
+      end
+      table.sort(expiring, function(a, b)
+        return a[1] < b[1]
+      end)
+      local still = others
+      for _, lease_left in ipairs(expiring) do
+        still = still - lease_left[2]
+        if still <= l - cost then
+          retry = ceil_ms(lease_left[1])
+          break
+        end
+      end
+    end
+    if leases.moved then
+      store_leases(key, leases, now_ms, now_sub)
+    end
+    local remaining = l - held
+    if remaining < 0 then
+      remaining = 0
+    end
+    return { 0, l, remaining, retry, ceil_ms(last), false }
+  end
+
+  -- RL.RELEASE key id (`renew` nil) and RL.RENEW key id lease: 1 when the lease was held (and is
+  -- now released, or expires `lease` from now), 0 when it had expired or never existed.
+  local function lease_change(name, keys, args, first, renew)
+    local all = arguments(keys, args, first)
+    if #all ~= (renew and 3 or 2) then
+      return wrong_arity(name)
+    end
+    local key = all[1]
+    local id, err = lease_id(all[2], "id")
+    if not id then
+      return redis.error_reply(err)
+    end
+    local lease
+    if renew then
+      lease = duration(all[3])
+      if not lease then
+        return redis.error_reply(LEASE_DURATION)
+      end
+    end
+    local now_ms, now_sub = clock()
+    local leases = load_leases(key, now_ms, now_sub)
+    if leases == false then
+      return redis.error_reply(WRONGTYPE)
+    elseif not leases then
+      return 0
+    end
+    for i = 1, leases.n do
+      if leases.ids[i] == id then
+        store_leases(key, leases, now_ms, now_sub, id, lease, leases.units[i], true)
+        return 1
+      end
+    end
+    return 0
+  end
+
+  lease_functions = { acquire = acquire_command, change = lease_change }
+  return lease_functions
+end
+
+-- Runs "RL.HIT", "RL.PEEK", "RL.MHIT", "RL.ACQUIRE", "RL.RELEASE" or "RL.RENEW" with the keys
+-- and the arguments args[first..].
 local function run(command, keys, args, first)
   local name = string.lower(command or "")
   if name == "rl.hit" then
@@ -1041,6 +1830,10 @@ local function run(command, keys, args, first)
     return hit_command(name, keys, args, first, false)
   elseif name == "rl.mhit" then
     return mhit_command(keys, args, first)
+  elseif name == "rl.acquire" then
+    return lease_commands().acquire(keys, args, first)
+  elseif name == "rl.release" or name == "rl.renew" then
+    return lease_commands().change(name, keys, args, first, name == "rl.renew")
   end
   return redis.error_reply("ERR unknown rl command '" .. tostring(command) .. "'")
 end
