@@ -1,5 +1,5 @@
 """What the module should answer to a command's arguments, worked out independently of it from
-the grammar the README documents (and src/args.rs implements): either the parameters of a
+the grammar the README documents (and core/src/parse.rs implements): either the parameters of a
 valid request, or the exact error it must be refused with.
 
 The fuzzer compares every reply with this model: a valid request answered with an error, an
@@ -29,6 +29,8 @@ class Grammar:
     log_max_entries: int | None = None
     # CL.THROTTLE checks the period's range after parsing the quantity (module 0.2 on).
     late_period_range: bool = False
+    # RL.ACQUIRE's bound on a limit (rl.lease-max-held), when the module has leases.
+    lease_max_held: int | None = None
 
     @property
     def algo_error(self) -> str:
@@ -60,6 +62,20 @@ E_CELL_BURST = (
     "most 36500d"
 )
 E_STATE_PREFIX = "ERR state is not a valid rate limiter state"
+E_LEASES_PREFIX = "ERR state is not a valid leases state"
+E_LEASE = "ERR lease must be a duration such as 60, 1500ms, 10s, 5m, 1h or 1d (from 1ms to 36500d)"
+MAX_ID_LEN = 64
+
+
+def e_lease_limit(most: int) -> str:
+    return (
+        f"ERR limit must be an integer from 1 to {most}, the most leases a key may hold "
+        "(rl.lease-max-held)"
+    )
+
+
+def e_id(name: str) -> str:
+    return f"ERR {name} must be from 1 to {MAX_ID_LEN} bytes"
 
 
 class Refused(Exception):
@@ -314,9 +330,71 @@ def throttle_params(args: list[bytes], grammar: Grammar = MODULE_0_1) -> Limit:
     return Limit("GCRA", limit, window, burst, cost)
 
 
+@dataclass(frozen=True)
+class LeaseRequest:
+    """An RL.ACQUIRE the module must decide: `id` None when the server makes one."""
+
+    limit: int
+    lease_us: int
+    cost: int
+    id: bytes | None
+
+
+def lease_id(text: bytes, name: str) -> bytes:
+    if not 1 <= len(text) <= MAX_ID_LEN:
+        raise Refused(e_id(name))
+    return text
+
+
+def lease_duration(text: bytes) -> int:
+    us = duration_us(text)
+    if us is None:
+        raise Refused(E_LEASE)
+    return us
+
+
+def acquire_params(args: list[bytes], grammar: Grammar) -> LeaseRequest:
+    """RL.ACQUIRE arguments after the key: limit lease [COST n] [ID id], checked in that
+    order (the limit, the lease, then each option as it comes)."""
+    most = grammar.lease_max_held or 1
+    limit = count(args[0])
+    if limit is None or limit > most:
+        raise Refused(e_lease_limit(most))
+    lease = lease_duration(args[1])
+    cost: int | None = None
+    given: bytes | None = None
+    rest = args[2:]
+    i = 0
+    while i < len(rest):
+        name = rest[i]
+        value = rest[i + 1] if i + 1 < len(rest) else None
+        i += 2
+        upper = name.upper()
+        if upper == b"COST":
+            if value is None:
+                raise missing("COST")
+            n = count(value)
+            if n is None:
+                raise Refused(E_COST)
+            if cost is not None:
+                raise repeated("COST")
+            cost = n
+        elif upper == b"ID":
+            if value is None:
+                raise missing("ID")
+            text = lease_id(value, "ID")
+            if given is not None:
+                raise repeated("ID")
+            given = text
+        else:
+            raise unknown(name, "COST or ID")
+    return LeaseRequest(limit, lease, cost if cost is not None else 1, given)
+
+
 def detect(call: Callable[..., object]) -> Grammar:
     """The grammar of the module a server runs, found by asking it: whether it knows ALGO LOG
-    (and its rl.log-max-entries), and where CL.THROTTLE checks a period's range. `call` sends
+    (and its rl.log-max-entries), leases (and rl.lease-max-held), and where CL.THROTTLE
+    checks a period's range. `call` sends
     one command and returns its reply (an error reply as a value)."""
     algorithms: tuple[str, ...] = ALGORITHMS
     most = None
@@ -326,4 +404,8 @@ def detect(call: Callable[..., object]) -> Grammar:
         algorithms = (*ALGORITHMS, "LOG")
         most = int(config[1])
     refused = str(call("CL.THROTTLE", "soak:grammar", "1", "1", "99999999999999999", "abc"))
-    return Grammar(algorithms, most, late_period_range="quantity" in refused)
+    held = call("CONFIG", "GET", "rl.lease-max-held")
+    lease_max_held = None
+    if isinstance(held, list) and len(held) == 2 and isinstance(held[1], bytes):
+        lease_max_held = int(held[1])
+    return Grammar(algorithms, most, "quantity" in refused, lease_max_held)

@@ -23,6 +23,8 @@ OPCODE_FLOAT = 3
 OPCODE_DOUBLE = 4
 OPCODE_STRING = 5
 TYPE_NAME = "ratelimit"
+# The module's second type, the leases of RL.ACQUIRE (its value is one string too, leases.py).
+LEASES_TYPE_NAME = "rl-leases"
 ENCODING_VERSION = 1
 
 _POLY = 0xAD93D23594C935A9
@@ -173,7 +175,7 @@ def parse(payload: bytes) -> ModuleValue:
     return ModuleValue(mid, state, version)
 
 
-def canonical_state(payload: bytes) -> bytes | None:
+def canonical_state(payload: bytes, type_name: str = TYPE_NAME) -> bytes | None:
     """The state bytes of a payload framed exactly as a server writes one (right checksum,
     this module's type and encoding version, one string, the EOF marker, nothing after), or
     None: a payload that carries a state the way an RDB file of the module does."""
@@ -185,7 +187,7 @@ def canonical_state(payload: bytes) -> bytes | None:
             return None
         mid, _, pos = decode_len(body, 1)
         opcode, _, pos = decode_len(body, pos)
-        if mid != module_id() or opcode != OPCODE_STRING:
+        if mid != module_id(type_name) or opcode != OPCODE_STRING:
             return None
         state, pos = read_string(body, pos)
         return state if body[pos:] == bytes([OPCODE_EOF]) else None

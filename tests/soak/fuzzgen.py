@@ -1,7 +1,9 @@
 """Random RL.* commands: mostly well-formed requests that drive keys through every algorithm
 and parameter change, and around them every kind of malformed argument (numbers at and around
 each bound, durations with every unit and junk, options in every case, order and repetition,
-missing values, random bytes, wrong arity), on keys of every other type and binary names.
+missing values, random bytes, wrong arity), on keys of every other type and binary names;
+and the lease commands (RL.ACQUIRE, RL.RELEASE, RL.RENEW, RL.SETLEASES) on keys of leases,
+on rate-limit keys and on the rest.
 
 Everything comes from one `random.Random`, so a seed gives the same commands every time.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import leases
 import states
 
 NUMBER_EDGES = [
@@ -103,6 +106,12 @@ RL_KEYS: list[bytes] = (
     + [b"", b"\x00", b"\xff\xfe\x00bin", b" ", b"\r\n", "ключ".encode(), b"k" * 600]
     + [b"{t}a", b"{t}b", b"{t}c", b"{t}d"]
 )
+# Keys the lease commands usually take (rate-limit commands meet them now and then, and the
+# lease commands meet rate-limit keys, for WRONGTYPE both ways). Named rl:* so that the
+# ACL-limited user reaches them too.
+LEASE_KEYS: list[bytes] = [f"rl:lease:{i}".encode() for i in range(10)] + [b"{t}l"]
+LEASE_IDS = [b"job-0", b"job-1", b"job-2", b"job-3", b"\x00", b"\xff" * 64]
+BAD_IDS = [b"", b"x" * 65, b"\x00" * 65]
 
 
 def other_keys() -> dict[bytes, str]:
@@ -137,17 +146,33 @@ class Home:
 
 
 @dataclass
+class LeaseHome:
+    """The limit and lease a key of leases is usually taken with."""
+
+    limit: int
+    lease: str
+
+
+@dataclass
 class Generator:
     rng: random.Random
     # The algorithms the module knows (ALGO LOG came after 0.1).
     algos: tuple[str, ...] = tuple(ALGOS)
+    # rl.lease-max-held when the module has the lease commands, else None.
+    lease_max_held: int | None = None
     now_us: int = 0
     homes: dict[bytes, Home] = field(default_factory=dict)
+    lease_homes: dict[bytes, LeaseHome] = field(default_factory=dict)
     others: dict[bytes, str] = field(default_factory=other_keys)
+    # Ids the server granted, per key (filled from the replies), for RL.RELEASE and RL.RENEW.
+    granted: dict[bytes, list[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for key in RL_KEYS:
             self.homes[key] = self.random_home()
+        for key in LEASE_KEYS:
+            lease = self.rng.choice(["10s", "1m", "5m", "2h", "1d", "1500ms", "3s"])
+            self.lease_homes[key] = LeaseHome(self.rng.randint(1, 6), lease)
 
     # Tokens -------------------------------------------------------------------------------
 
@@ -157,7 +182,17 @@ class Generator:
             return self.rng.choice(list(self.others))
         if roll < 0.14:
             return bytes(self.rng.randrange(256) for _ in range(self.rng.randint(0, 12)))
+        if roll < 0.17 and self.lease_max_held is not None:
+            return self.rng.choice(LEASE_KEYS)
         return self.rng.choice(RL_KEYS)
+
+    def lease_key(self) -> bytes:
+        roll = self.rng.random()
+        if roll < 0.8:
+            return self.rng.choice(LEASE_KEYS)
+        if roll < 0.9:
+            return self.rng.choice(RL_KEYS)
+        return self.key()
 
     def junk(self) -> str:
         roll = self.rng.random()
@@ -346,10 +381,98 @@ class Generator:
         tat = min(tat, states.MAX_INSTANT + states.MAX_WINDOW)
         return states.State(states.BUCKET, (w, limit, burst, tat, self.rng.randrange(limit)))
 
+    # Leases -------------------------------------------------------------------------------
+
+    def lease_id(self, key: bytes) -> bytes:
+        """An id the key may hold: a client's, one the server granted, or a bad one."""
+        roll = self.rng.random()
+        made = self.granted.get(key)
+        if roll < 0.45 and made:
+            return self.rng.choice(made)
+        if roll < 0.9:
+            return self.rng.choice(LEASE_IDS)
+        if roll < 0.95:
+            return self.rng.choice(BAD_IDS)
+        return bytes(self.rng.randrange(256) for _ in range(self.rng.randint(1, 20)))
+
+    def lease_limit(self, key: bytes) -> str:
+        home = self.lease_homes.get(key)
+        roll = self.rng.random()
+        if home is not None and roll < 0.7:
+            return str(home.limit)
+        most = self.lease_max_held or 1
+        if roll < 0.8:
+            return self.rng.choice([str(most), str(most + 1), "1000000", "1000001"])
+        return self.small(8)
+
+    def lease_duration(self, key: bytes) -> str:
+        home = self.lease_homes.get(key)
+        if home is not None and self.rng.random() < 0.6:
+            return home.lease
+        return self.window()
+
+    def acquire(self) -> list[str | bytes]:
+        key = self.lease_key()
+        pairs: list[list[str | bytes]] = []
+        if self.rng.random() < 0.3:
+            pairs.append([random_case(self.rng, "COST"), self.small(3)])
+        if self.rng.random() < 0.5:
+            pairs.append([random_case(self.rng, "ID"), self.lease_id(key)])
+        if pairs and self.rng.random() < 0.05:
+            pairs.append(list(self.rng.choice(pairs)))
+        if self.rng.random() < 0.03:
+            pairs.append([self.rng.choice(["ALGO", "BURST", "LEASE", *OPTION_JUNK]), self.small()])
+        self.rng.shuffle(pairs)
+        flat = [token for pair in pairs for token in pair]
+        if flat and self.rng.random() < 0.03:
+            flat.pop()
+        name = random_case(self.rng, "RL.ACQUIRE")
+        args = [name, key, self.lease_limit(key), self.lease_duration(key), *flat]
+        return self.mutate(args)
+
+    def release(self) -> list[str | bytes]:
+        key = self.lease_key()
+        return self.mutate([random_case(self.rng, "RL.RELEASE"), key, self.lease_id(key)])
+
+    def renew(self) -> list[str | bytes]:
+        key = self.lease_key()
+        args: list[str | bytes] = [random_case(self.rng, "RL.RENEW"), key, self.lease_id(key)]
+        return self.mutate([*args, self.lease_duration(key)])
+
+    def set_leases(self) -> list[str | bytes]:
+        key = self.lease_key()
+        roll = self.rng.random()
+        state = leases.random_valid(self.rng, self.now_us)
+        if roll < 0.3:
+            # Leases under the ids the other commands name, dated now: later commands meet them.
+            expiry = self.now_us + self.rng.choice([60_000_000, 3_600_000_000])
+            n = self.rng.randint(1, 3)
+            mine = tuple(leases.Lease(i, expiry, 1) for i in self.rng.sample(LEASE_IDS, n))
+            data = leases.Leases(self.rng.randint(n, 6), self.now_us, mine).encode()
+        elif roll < 0.65:
+            data = state.encode()
+        elif roll < 0.9:
+            flipped = bytearray(state.encode())
+            flipped[self.rng.randrange(len(flipped))] ^= 1 << self.rng.randrange(8)
+            data = bytes(flipped)
+        else:
+            data = bytes(self.rng.randrange(256) for _ in range(self.rng.randint(0, 60)))
+        return self.mutate([random_case(self.rng, "RL.SETLEASES"), key, data])
+
+    def lease_command(self) -> list[str | bytes]:
+        roll = self.rng.random()
+        if roll < 0.5:
+            return self.acquire()
+        if roll < 0.7:
+            return self.release()
+        if roll < 0.85:
+            return self.renew()
+        return self.set_leases()
+
     def companion(self) -> list[str | bytes]:
-        """A server command that runs the data type's callbacks on a rate-limit key: copy,
+        """A server command that runs the data types' callbacks on a module key: copy,
         memory usage, digest, free (UNLINK), rename."""
-        a, b = self.rng.sample(RL_KEYS, 2)
+        a, b = self.rng.sample(RL_KEYS + LEASE_KEYS[:3], 2)
         return self.rng.choice(
             [
                 ["COPY", a, b, "REPLACE"],
@@ -367,13 +490,15 @@ class Generator:
         roll = self.rng.random()
         if roll < 0.03:
             return self.companion()
-        if roll < 0.55:
+        if roll < 0.5:
             return self.hit()
-        if roll < 0.75:
+        if roll < 0.66:
             return self.mhit()
-        if roll < 0.87:
+        if roll < 0.76:
             return self.throttle()
-        return self.set_state()
+        if roll < 0.85 or self.lease_max_held is None:
+            return self.set_state()
+        return self.lease_command()
 
 
 def to_bytes(args: list[str | bytes]) -> list[bytes]:

@@ -24,10 +24,13 @@ import argmodel
 import dump
 import fuzzgen
 import harness
+import keytypes
+import leases
 import replies
 import servers
 import states
-from argmodel import Limit, Refused
+from argmodel import LeaseRequest, Limit, Refused
+from keytypes import LEASES, RATELIMIT
 from report import ServerReport, log
 from resp import Arg, Connection, ConnectionLost, Error, Reply, Status
 
@@ -39,7 +42,19 @@ SCRIPT_WITH_KEY = (
     "return redis.pcall(unpack(a))"
 )
 COMPANIONS = {b"COPY", b"RENAME", b"MEMORY", b"DEBUG", b"OBJECT", b"UNLINK", b"DUMP"}
-ARITY = {b"RL.HIT": -4, b"RL.PEEK": -4, b"RL.MHIT": -6, b"CL.THROTTLE": -5, b"RL.SETSTATE": 3}
+ARITY = {
+    b"RL.HIT": -4,
+    b"RL.PEEK": -4,
+    b"RL.MHIT": -6,
+    b"CL.THROTTLE": -5,
+    b"RL.SETSTATE": 3,
+    b"RL.ACQUIRE": -4,
+    b"RL.RELEASE": 3,
+    b"RL.RENEW": 4,
+    b"RL.SETLEASES": 3,
+}
+# Replication plumbing a server may keep from its clients (internal commands on Redis 8).
+PLUMBING = (b"RL.SETSTATE", b"RL.SETLEASES")
 LUA_EXACT = 1 << 53
 # How each key of another type is made: the command, then its arguments after the key.
 CREATE: dict[str, list[Arg]] = {
@@ -50,7 +65,16 @@ CREATE: dict[str, list[Arg]] = {
     "zset": ["ZADD", "1", "m"],
     "stream": ["XADD", "1-1", "f", "v"],
 }
-WRITES = {b"RL.HIT", b"RL.MHIT", b"CL.THROTTLE", b"RL.SETSTATE"}
+WRITES = {
+    b"RL.HIT",
+    b"RL.MHIT",
+    b"CL.THROTTLE",
+    b"RL.SETSTATE",
+    b"RL.ACQUIRE",
+    b"RL.RELEASE",
+    b"RL.RENEW",
+    b"RL.SETLEASES",
+}
 CLOCK_MOVES_US = [
     0,
     0,
@@ -72,13 +96,20 @@ class Expect:
     """What a command must be answered with."""
 
     kind: str  # arity | error | wrongtype | decision | mhit | throttle | ok | companion
-    # | refused (RL.SETSTATE kept from this client) | restore (a state planted instead)
-    # | either (a state a later module may accept: OK, or the state error)
+    # | refused (RL.SETSTATE or RL.SETLEASES kept from this client) | restore (a state
+    # planted instead) | either (a state a later module may accept: OK, or the state error)
+    # | acquire | held (RL.RELEASE, RL.RENEW)
     name: bytes
     error: str = ""
     wrongtype: bool = False
     limit: Limit | None = None
     limits: tuple[Limit, ...] = ()
+    # The value the command reads or writes (ratelimit or rl-leases), and the keys it opens:
+    # WRONGTYPE is due when one holds the other kind (keytypes.py).
+    family: str = ""
+    keys: tuple[bytes, ...] = ()
+    request: LeaseRequest | None = None
+    lease_id: bytes = b""
 
 
 def arity_ok(name: bytes, argc: int) -> bool:
@@ -91,29 +122,34 @@ def expect(
     others: set[bytes],
     setstate_open: bool = True,
     grammar: argmodel.Grammar = argmodel.MODULE_0_1,
+    setleases_open: bool = True,
 ) -> Expect:
-    """`setstate_open`: whether this client may call RL.SETSTATE at all (a server may keep it
-    for the replication link and the AOF only)."""
+    """`setstate_open`, `setleases_open`: whether this client may call RL.SETSTATE and
+    RL.SETLEASES at all (a server may keep them for the replication link and the AOF)."""
     name = args[0].upper()
     if name in COMPANIONS:
         return Expect("companion", name)
     if name == b"RESTORE":
         return Expect("restore", name)
-    if name == b"RL.SETSTATE" and not setstate_open:
+    if (name == b"RL.SETSTATE" and not setstate_open) or (
+        name == b"RL.SETLEASES" and not setleases_open
+    ):
         return Expect("refused", name)
     if not arity_ok(name, len(args)):
         return Expect("arity", name)
     try:
+        if name in (b"RL.ACQUIRE", b"RL.RELEASE", b"RL.RENEW", b"RL.SETLEASES"):
+            return expect_lease(name, args, others, grammar)
         if name in (b"RL.HIT", b"RL.PEEK"):
             limit = argmodel.hit_params(args[2:], grammar)
             if args[1] in others:
                 return Expect("wrongtype", name)
-            return Expect("decision", name, limit=limit)
+            return Expect("decision", name, limit=limit, family=RATELIMIT, keys=(args[1],))
         if name == b"RL.MHIT":
             keys, limits = argmodel.mhit_params(args[1], args[2:], grammar)
             if any(k in others for k in keys):
                 return Expect("wrongtype", name)
-            return Expect("mhit", name, limits=tuple(limits))
+            return Expect("mhit", name, limits=tuple(limits), family=RATELIMIT, keys=tuple(keys))
         if name == b"CL.THROTTLE":
             if len(args) > 6:
                 # The server's arity (-5) lets it through; the command itself refuses it.
@@ -121,7 +157,7 @@ def expect(
             limit = argmodel.throttle_params(args[2:], grammar)
             if args[1] in others:
                 return Expect("wrongtype", name)
-            return Expect("throttle", name, limit=limit)
+            return Expect("throttle", name, limit=limit, family=RATELIMIT, keys=(args[1],))
         state = states.decode(args[2])
         if state is None:
             return Expect("error", name, error=argmodel.E_STATE_PREFIX)
@@ -133,16 +169,50 @@ def expect(
         ):
             # What module 0.1 accepted, every later module must still load. (An empty state,
             # which 0.1 took as "delete the key", a later module may refuse.)
-            return Expect("wrongtype" if other else "ok", name)
+            if other:
+                return Expect("wrongtype", name)
+            return Expect("ok", name, family=RATELIMIT, keys=(args[1],))
         # Past 0.1's bounds, or in a later layout: a later module may read it.
-        return Expect("either", name, error=argmodel.E_STATE_PREFIX, wrongtype=other)
+        return Expect(
+            "either",
+            name,
+            error=argmodel.E_STATE_PREFIX,
+            wrongtype=other,
+            family=RATELIMIT,
+            keys=(args[1],),
+        )
     except Refused as refused:
         return Expect("error", name, error=refused.message)
 
 
-def problem(reply: Reply, exp: Expect, context: str) -> str | None:
+def expect_lease(
+    name: bytes, args: list[bytes], others: set[bytes], grammar: argmodel.Grammar
+) -> Expect:
+    """The lease commands: arguments first (raising Refused), then the key's type."""
+    key = args[1]
+    request = None
+    lease_id = b""
+    if name == b"RL.ACQUIRE":
+        request = argmodel.acquire_params(args[2:], grammar)
+    elif name in (b"RL.RELEASE", b"RL.RENEW"):
+        lease_id = argmodel.lease_id(args[2], "id")
+        if name == b"RL.RENEW":
+            argmodel.lease_duration(args[3])
+    else:
+        state = leases.decode(args[2])
+        if state is None or leases.problem(state) is not None:
+            raise Refused(argmodel.E_LEASES_PREFIX)
+    if key in others:
+        return Expect("wrongtype", name)
+    kind = {b"RL.ACQUIRE": "acquire", b"RL.SETLEASES": "ok"}.get(name, "held")
+    return Expect(kind, name, family=LEASES, keys=(key,), request=request, lease_id=lease_id)
+
+
+def problem(
+    reply: Reply, exp: Expect, context: str, types: keytypes.Types | None = None
+) -> str | None:
     """Why `reply` is not an acceptable answer (None when it is). `context` is plain, multi,
-    script or script_ro."""
+    script or script_ro; `types` what the keys hold as the command runs."""
     if exp.kind == "restore":
         # A planted state is accepted, or refused as bad data, or for a key of another type.
         if isinstance(reply, Error) and not reply.text.startswith(("ERR", "BUSYKEY")):
@@ -171,16 +241,22 @@ def problem(reply: Reply, exp: Expect, context: str) -> str | None:
         if isinstance(reply, Error) and reply.text.startswith(exp.error):
             return None
         return f"expected {exp.error!r}, got {reply!r:.160}"
+    clash = types.clash(exp.keys, exp.family) if types is not None and exp.family else "no"
+    if clash == "maybe" and reply == Error(WRONGTYPE):
+        return None  # a key this batch cannot tell the kind of holds the other one
     if exp.kind == "either":
         # Accepted (OK; WRONGTYPE for a key of another type) or refused with `error`.
-        accepted = Error(WRONGTYPE) if exp.wrongtype else Status("OK")
+        wrong = exp.wrongtype or clash == "yes"
+        accepted = Error(WRONGTYPE) if wrong else Status("OK")
         if reply == accepted or (isinstance(reply, Error) and reply.text.startswith(exp.error)):
             return None
         return f"expected {accepted!r} or {exp.error!r}, got {reply!r:.160}"
-    if exp.kind == "wrongtype":
+    if exp.kind == "wrongtype" or clash == "yes":
         if isinstance(reply, Error) and reply.text == WRONGTYPE:
             return None
-        return f"expected WRONGTYPE, got {reply!r:.160}"
+        other = LEASES if exp.family == RATELIMIT else RATELIMIT
+        held = f" (the key holds {other})"
+        return f"expected WRONGTYPE{held if clash == 'yes' else ''}, got {reply!r:.160}"
     if isinstance(reply, Error):
         return f"a valid request was refused: {reply.text!r}"
     # Lua keeps numbers as doubles: integers past 2^53 come back rounded (2^63 - 1 even wraps
@@ -198,6 +274,18 @@ def problem(reply: Reply, exp: Expect, context: str) -> str | None:
         return replies.decision_problem(reply, exp.limit, exp.name == b"RL.HIT")
     if exp.kind == "mhit":
         return replies.mhit_problem(reply, list(exp.limits))
+    if exp.kind == "acquire":
+        p = replies.acquire_problem(reply, exp.request)
+        if p is None and types is not None and exp.request is not None:
+            p = types.acquire_problem(exp.keys[0], exp.request, reply)
+        return p
+    if exp.kind == "held":
+        p = replies.held_problem(reply)
+        due = types.held_expected(exp.keys[0], exp.lease_id) if types is not None else None
+        if p is None and due is not None and reply != due:
+            verb = exp.name.decode()
+            p = f"{verb} answered {reply!r}; the batch saw the lease {'' if due else 'not '}held"
+        return p
     return replies.throttle_problem(reply, exp.limit)
 
 
@@ -211,7 +299,7 @@ def getkeys_problem(args: list[bytes], reply: Reply, setstate_open: bool) -> str
     """COMMAND GETKEYS runs the module's key extraction (RL.MHIT's getkeys-api, the key specs)
     on the fuzzed arguments: the keys, or an error when there are none to find."""
     name = args[0].upper()
-    if name == b"RL.SETSTATE" and not setstate_open and isinstance(reply, Error):
+    if name in PLUMBING and not setstate_open and isinstance(reply, Error):
         return None  # a command kept from clients may be hidden from them too
     expected: list[bytes] | None = [args[1]] if len(args) > 1 else None
     if not arity_ok(name, len(args)):
@@ -254,8 +342,9 @@ class Unit:
             return [[verb, SCRIPT_WITH_KEY.encode(), b"1", args[1], args[0], *args[2:]]]
         return [[verb, SCRIPT.encode(), b"0", *args]]
 
-    def check(self, answers: list[Reply]) -> list[tuple[list[bytes], str]]:
-        """(command, problem) for every reply that is wrong."""
+    def check(self, answers: list[Reply], types: keytypes.Types) -> list[tuple[list[bytes], str]]:
+        """(command, problem) for every reply that is wrong; `types` follows what each command
+        that ran did to its keys."""
         out = []
         if self.context == "getkeys":
             p = getkeys_problem(self.commands[0], answers[0], self.expects[0].kind != "refused")
@@ -265,11 +354,13 @@ class Unit:
             reply = answers[0]
             if isinstance(reply, Error) and reply.code == "NOPERM":
                 return []
-            p = problem(reply, self.expects[0], "plain")
+            p = problem(reply, self.expects[0], "plain", types)
+            types.apply(self.commands[0], reply)
             return [(self.commands[0], p)] if p else []
         if self.context in ("plain", "script", "script_ro"):
             for args, exp, reply in zip(self.commands, self.expects, answers, strict=False):
-                p = problem(reply, exp, self.context)
+                p = problem(reply, exp, self.context, types)
+                types.apply(args, reply)
                 if p:
                     out.append((args, p))
             return out
@@ -295,7 +386,8 @@ class Unit:
             out.append(([b"EXEC"], f"EXEC answered {exec_reply!r:.160}"))
         else:
             for args, exp, reply in zip(self.commands, self.expects, exec_reply, strict=False):
-                p = problem(reply, exp, "multi")
+                p = problem(reply, exp, "multi", types)
+                types.apply(args, reply)
                 if p:
                     out.append((args, p))
         return out
@@ -308,6 +400,12 @@ def setstate_open(conn: Connection, key: bytes, now_us: int) -> bool:
     return conn.call("RL.SETSTATE", key, lapsed) == Status("OK")
 
 
+def setleases_open(conn: Connection, key: bytes) -> bool:
+    """The same for RL.SETLEASES: leases that expired in 1970 store nothing."""
+    lapsed = leases.Leases(1, 0, (leases.Lease(b"x", 1_000, 1),)).encode()
+    return conn.call("RL.SETLEASES", key, lapsed) == Status("OK")
+
+
 class Round:
     def __init__(
         self, server: servers.Server, seed: int, cfg: harness.Config, rep: ServerReport
@@ -318,14 +416,19 @@ class Round:
         self.rep = rep
         self.rng = random.Random(seed)
         self.grammar = harness.grammar(server)
-        self.gen = fuzzgen.Generator(self.rng, algos=self.grammar.algorithms)
+        self.gen = fuzzgen.Generator(
+            self.rng, algos=self.grammar.algorithms, lease_max_held=self.grammar.lease_max_held
+        )
         self.others = set(self.gen.others)
+        self.types = keytypes.Types(ids=self.gen.granted)
         self.history: dict[bytes, deque[str]] = {}
         self.now_us = harness.EPOCH_US + self.rng.randrange(10**12) // 1000 * 1000
         self.expected_others: dict[bytes, tuple[bytes, int]] = {}
         self.resp3 = False
         self.setstate_open = True
         self.limited_setstate_open = True
+        self.setleases_open = True
+        self.limited_setleases_open = True
         self.rdb_version = 0
         self.batch = 0
 
@@ -369,6 +472,8 @@ class Round:
             assert isinstance(d, bytes) and isinstance(t, int)
             self.expected_others[key] = (d, t)
         self.setstate_open = setstate_open(conn, b"soak:probe", self.now_us)
+        if self.grammar.lease_max_held is not None:
+            self.setleases_open = setleases_open(conn, b"soak:probe")
         sample = conn.pipeline([["RL.HIT", b"soak:probe", 1, 1], ["DUMP", b"soak:probe"]])[1]
         assert isinstance(sample, bytes), sample
         self.rdb_version = dump.parse(sample).rdb_version
@@ -387,18 +492,41 @@ class Round:
         if self.resp3:
             conn.call("HELLO", "3")
         self.limited_setstate_open = setstate_open(conn, b"rl:probe", self.now_us)
+        if self.grammar.lease_max_held is not None:
+            self.limited_setleases_open = setleases_open(conn, b"rl:probe")
         return conn
 
     # Batches -----------------------------------------------------------------------------
 
-    def planting(self, cmd: list[bytes]) -> list[bytes]:
-        """Where this client may not forge a state with RL.SETSTATE, the same state is planted
-        with RESTORE, which any client may run, so that every state still gets tried."""
-        if self.setstate_open or cmd[0].upper() != b"RL.SETSTATE" or len(cmd) != 3:
+    def planting(self, cmd: list[bytes], limited: bool = False) -> list[bytes]:
+        """Where this client may not forge a state with RL.SETSTATE or leases with
+        RL.SETLEASES, the same bytes are planted with RESTORE, which any client may run, so
+        that every state still gets tried."""
+        name = cmd[0].upper()
+        if name == b"RL.SETSTATE":
+            open_ = self.limited_setstate_open if limited else self.setstate_open
+            mid = dump.module_id()
+        elif name == b"RL.SETLEASES":
+            open_ = self.limited_setleases_open if limited else self.setleases_open
+            mid = dump.module_id(dump.LEASES_TYPE_NAME)
+        else:
+            return cmd
+        if open_ or len(cmd) != 3:
             return cmd
         key = cmd[1]
         replace = [] if key in self.others else [b"REPLACE"]
-        return [b"RESTORE", key, b"0", dump.build(cmd[2], self.rdb_version), *replace]
+        return [b"RESTORE", key, b"0", dump.build(cmd[2], self.rdb_version, mid=mid), *replace]
+
+    def expect(self, cmd: list[bytes], limited: bool = False) -> Expect:
+        if limited:
+            return expect(
+                cmd,
+                self.others,
+                self.limited_setstate_open,
+                self.grammar,
+                self.limited_setleases_open,
+            )
+        return expect(cmd, self.others, self.setstate_open, self.grammar, self.setleases_open)
 
     def unit(self) -> Unit:
         roll = self.rng.random()
@@ -407,8 +535,7 @@ class Round:
                 self.planting(fuzzgen.to_bytes(self.gen.command()))
                 for _ in range(self.rng.randint(1, 6))
             ]
-            expects = [expect(c, self.others, self.setstate_open, self.grammar) for c in cmds]
-            return Unit("multi", cmds, expects)
+            return Unit("multi", cmds, [self.expect(c) for c in cmds])
         cmd = fuzzgen.to_bytes(self.gen.command())
         context = "plain"
         if roll < 0.15:
@@ -417,10 +544,9 @@ class Round:
             context = "getkeys"
         elif roll < 0.23:
             context = "acl"
-        open_ = self.limited_setstate_open if context == "acl" else self.setstate_open
-        if context != "getkeys" and not open_:
-            cmd = self.planting(cmd)
-        exp = expect(cmd, self.others, open_, self.grammar)
+        if context != "getkeys":
+            cmd = self.planting(cmd, context == "acl")
+        exp = self.expect(cmd, context == "acl")
         if context.startswith("script") and exp.kind == "arity":
             context = "plain"  # the script's own arity message is checked in plain form
         if exp.kind == "companion" and context not in ("plain", "acl"):
@@ -446,7 +572,7 @@ class Round:
                 n = len(u.wire())
                 for args in u.commands:
                     self.remember(args)
-                for args, p in u.check(answers[pos : pos + n]):
+                for args, p in u.check(answers[pos : pos + n], self.types):
                     self.fail(f"reply ({u.context})", f"{show(args)} -> {p}")
                 pos += n
         return sent
@@ -471,10 +597,14 @@ class Round:
             commands += [["TYPE", k], ["PTTL", k], ["DUMP", k], ["PEXPIRETIME", k]]
         info = conn.pipeline(commands)
         present = set()
+        found: dict[bytes, tuple[str, int]] = {}
+        held: dict[bytes, dict[bytes, int]] = {}
         for i, key in enumerate(keys):
             kind, pttl, payload, at = info[4 * i : 4 * i + 4]
             kind_name = kind.text if isinstance(kind, Status) else kind
             present.add(key)
+            if isinstance(kind_name, str) and isinstance(pttl, int):
+                found[key] = (kind_name, pttl)
             if key in self.expected_others:
                 if (payload, at) != self.expected_others[key]:
                     self.fail(
@@ -484,19 +614,51 @@ class Round:
                 continue
             if kind_name == "none":
                 continue  # it expired between KEYS and TYPE
-            if kind_name != "ratelimit":
+            if kind_name not in (RATELIMIT, LEASES):
                 self.fail("stray key", f"{key!r} of type {kind_name!r} appeared")
                 continue
             if not isinstance(pttl, int) or pttl < 0:
                 self.fail(
                     "ttl",
-                    f"rate-limit key {key!r} has PTTL {pttl!r}; history: {self.key_history(key)}",
+                    f"{kind_name} key {key!r} has PTTL {pttl!r}; history: {self.key_history(key)}",
                 )
             if isinstance(payload, bytes):
                 self.check_dump(conn, key, payload)
+                if kind_name == LEASES:
+                    state = self.check_leases(key, payload, at)
+                    seen = keytypes.held_at(state, self.now_us) if state else None
+                    if seen is not None:
+                        held[key] = seen
         for key in self.expected_others:
             if key not in present:
                 self.fail("other types untouched", f"{key!r} disappeared")
+        others = set(self.expected_others)
+        self.types.seed({k: v for k, v in found.items() if k not in others}, held)
+
+    def check_leases(self, key: bytes, payload: bytes, expire_at: Reply) -> leases.Leases | None:
+        """A key of leases holds a state the module's own rule accepts, and expires when its
+        last lease does."""
+        try:
+            state = leases.decode(dump.parse(payload).state)
+        except (ValueError, IndexError, KeyError) as e:
+            self.fail("leases", f"{key!r}: unparseable DUMP {payload.hex()} ({e})")
+            return None
+        why = "not in the leases layout" if state is None else leases.problem(state)
+        if state is None or why is not None:
+            self.fail(
+                "leases",
+                f"{key!r} holds leases the decoder refuses ({why}): {payload.hex()}; "
+                f"history: {self.key_history(key)}",
+            )
+            return None
+        due = -(-state.last_expiry_us // 1000)
+        if expire_at != due:
+            self.fail(
+                "leases expire with the last",
+                f"{key!r}: PEXPIRETIME {expire_at!r}, its last lease expires at {due} ms "
+                f"({state.describe()}); history: {self.key_history(key)}",
+            )
+        return state
 
     def check_dump(self, conn: Connection, key: bytes, payload: bytes) -> None:
         try:
@@ -504,7 +666,7 @@ class Round:
         except (ValueError, IndexError, KeyError) as e:
             self.fail("dump", f"{key!r}: unparseable DUMP {payload.hex()} ({e})")
             return
-        described = state.describe() if state else "?"
+        described = state.describe() if state else describe_leases(payload)
         restored = conn.pipeline(
             [["RESTORE", b"soak:roundtrip", 0, payload, "REPLACE"], ["DEL", b"soak:roundtrip"]]
         )
@@ -547,6 +709,14 @@ class Round:
             conn.close()
             limited.close()
         return total
+
+
+def describe_leases(payload: bytes) -> str:
+    try:
+        state = leases.decode(dump.parse(payload).state)
+    except (ValueError, IndexError, KeyError):
+        return "?"
+    return state.describe() if state else "?"
 
 
 def check_acl(server: servers.Server, rep: ServerReport) -> None:

@@ -238,7 +238,7 @@ def edge_states(c: Cluster, rng: random.Random, slots: int, rep: ServerReport) -
             if not probe_restore.plant(conn, key, state):
                 continue
             conn.pipeline(
-                [["RL.HIT", key, *args] for args in probe_restore.requests_for(state)[:-1]]
+                [["RL.HIT", key, *args] for args in probe_restore.requests_for(state, None)[:-1]]
             )
             planted.append((key, state, node))
     source = owner_of(c, planted[0][0]) if planted else c.owner(0)

@@ -1,8 +1,11 @@
-"""Probe 2: crafted RESTORE payloads (payloads.py).
+"""Probe 2: crafted RESTORE payloads (payloads.py), of rate limiter states (ALGO LOG's logs
+included) and of leases.
 
 Each payload must be refused with an error, or accepted into a state that
   (a) RL.PEEK and RL.HIT can use (well-formed replies, with the state's own parameters and
-      with others: a larger BURST, another algorithm),
+      with others: a larger BURST, another algorithm, ALGO LOG), or for leases RL.ACQUIRE,
+      RL.RENEW and RL.RELEASE (well-formed replies; a lease renewed is held, one released
+      is not),
   (b) DUMPs and RESTOREs again, before and after those hits, to the same bytes,
   (c) survives DEBUG RELOAD (with the key count kept),
   (d) has a TTL, also when restored with TTL 0,
@@ -20,6 +23,8 @@ from dataclasses import dataclass, field
 import argmodel
 import dump
 import harness
+import keytypes
+import leases
 import payloads
 import replies
 import servers
@@ -49,7 +54,26 @@ def base_keys(algos: tuple[str, ...]) -> list[tuple[str, list[list[str | bytes]]
         ("TOKEN burst", [["RL.HIT", "k", "10", "1h", "ALGO", "TOKEN", "BURST", "40", "COST", "7"]])
     )
     out.append(("CL.THROTTLE", [["CL.THROTTLE", "k", "15", "30", "60", "4"]]))
+    if "LOG" in algos:
+        out.append(("LOG of a minute", [["RL.HIT", "k", "50", "1m", "ALGO", "LOG", "COST", "7"]]))
     return out
+
+
+def lease_keys() -> list[tuple[str, list[list[str | bytes]]]]:
+    """Commands that leave a key of leases worth dumping."""
+    return [
+        ("one lease", [["RL.ACQUIRE", "k", "3", "30s"]]),
+        (
+            "leases of every id length",
+            [
+                ["RL.ACQUIRE", "k", "10", "1h", "ID", b"\x00"],
+                ["RL.ACQUIRE", "k", "10", "1d", "ID", b"\xff" * 64, "COST", "3"],
+                ["RL.ACQUIRE", "k", "10", "1ms", "COST", "2"],
+                ["RL.ACQUIRE", "k", "10", "36500d", "ID", "job-1", "COST", "4"],
+            ],
+        ),
+        ("a full key", [["RL.ACQUIRE", "k", "1000000", "10m", "COST", "1000000"]]),
+    ]
 
 
 def edge_states(now_us: int) -> list[states.State]:
@@ -68,7 +92,7 @@ def edge_states(now_us: int) -> list[states.State]:
     ]
 
 
-def plant(conn: Connection, key: bytes | str, state: states.State) -> bool:
+def plant(conn: Connection, key: bytes | str, state: states.State | states.LogState) -> bool:
     """Stores `state` at `key` through RESTORE (which any client may run, unlike RL.SETSTATE),
     sealed for this server's RDB version (read from a DUMP of the key itself, so that in a
     cluster it stays on the key's node). True when the server accepted it."""
@@ -79,11 +103,16 @@ def plant(conn: Connection, key: bytes | str, state: states.State) -> bool:
 
 
 def real_dumps(
-    conn: Connection, now_us: int, algos: tuple[str, ...] = argmodel.ALGORITHMS
+    conn: Connection,
+    now_us: int,
+    algos: tuple[str, ...] = argmodel.ALGORITHMS,
+    with_leases: bool = False,
 ) -> list[Payload]:
-    """The server's own DUMPs of keys left by real commands, and of planted edge states."""
+    """The server's own DUMPs of keys left by real commands, and of planted edge states
+    (logs of many entries among them, when the module has ALGO LOG)."""
     found = []
-    for label, commands in base_keys(algos):
+    keys = base_keys(algos) + (lease_keys() if with_leases else [])
+    for label, commands in keys:
         conn.call("DEL", "k")
         conn.pipeline(commands)
         data = conn.call("DUMP", "k")
@@ -94,13 +123,46 @@ def real_dumps(
             data = conn.call("DUMP", "k")
             if isinstance(data, bytes):
                 found.append(Payload(f"planted {state.describe()}", data))
+    if "LOG" in algos:
+        rng = random.Random(now_us)
+        for _ in range(6):
+            log_state = states.random_log(rng, now_us)
+            if plant(conn, "k", log_state):
+                data = conn.call("DUMP", "k")
+                if isinstance(data, bytes):
+                    found.append(Payload(f"planted {log_state.describe()}", data))
+    if with_leases:
+        rng = random.Random(now_us + 1)
+        for _ in range(6):
+            lease_state = leases.random_valid(rng, now_us)
+            if plant_leases(conn, "k", lease_state):
+                data = conn.call("DUMP", "k")
+                if isinstance(data, bytes):
+                    found.append(Payload(f"planted {lease_state.describe()}", data))
     conn.call("DEL", "k")
     return found
 
 
-def requests_for(state: states.State | None) -> list[list[str]]:
+def plant_leases(conn: Connection, key: bytes | str, state: leases.Leases) -> bool:
+    """`plant` for leases: RESTORE with the rl-leases type's id."""
+    sample = conn.pipeline([["DEL", key], ["RL.HIT", key, "1", "1"], ["DUMP", key]])[2]
+    assert isinstance(sample, bytes), sample
+    mid = dump.module_id(dump.LEASES_TYPE_NAME)
+    payload = dump.build(state.encode(), dump.parse(sample).rdb_version, mid=mid)
+    return conn.call("RESTORE", key, 0, payload, "REPLACE") == Status("OK")
+
+
+def requests_for(state: states.State | None, log: states.LogState | None) -> list[list[str]]:
     """RL.HIT arguments (after the key) that read the state as it is, and some that reshape
     it or raise its capacity."""
+    if log is not None and log.window_us % 1000 == 0 and log.window_us >= states.MIN_WINDOW:
+        window = f"{min(log.window_us, states.MAX_WINDOW) // 1000}ms"
+        return [
+            [str(max(1, min(log.count, 10_000))), window, "ALGO", "LOG"],
+            ["10000", window, "ALGO", "LOG", "COST", "3"],
+            ["1", window, "ALGO", "LOG"],
+            ["5", "60", "ALGO", "GCRA"],
+        ]
     if state is None:
         return [["5", "60"], ["5", "60", "ALGO", "GCRA", "BURST", "9"]]
     w = state.get("window")
@@ -136,7 +198,14 @@ class Accepted:
     key: bytes
     payload: Payload
     restore: list[str | int]
-    hits: list[list[str]] = field(default_factory=list)
+    # The commands run on it since, each without its key.
+    hits: list[list[str | bytes]] = field(default_factory=list)
+
+    def replay(self) -> list[list[str | bytes]]:
+        return [[verb, self.key, *rest] for verb, *rest in self.hits]
+
+    def shown(self) -> str:
+        return " / ".join(" ".join(str(a) for a in h) for h in self.hits)
 
 
 class Probe:
@@ -225,10 +294,15 @@ class Probe:
         if pttl == -1:
             self.fail("(d) TTL", acc, f"no TTL after RESTORE ({describe_key(conn, acc.key)})")
         self.check_roundtrip(conn, acc, "as restored")
-        state = None
+        state = log_state = None
         with contextlib.suppress(ValueError, IndexError, KeyError):
-            state = states.decode(dump.parse(acc.payload.data).state)
-        requests = requests_for(state)
+            raw = dump.parse(acc.payload.data).state
+            state = states.decode(raw)
+            log_state = states.decode_log(raw)
+        if conn.call("TYPE", acc.key) == Status("rl-leases"):
+            self.check_leases_use(conn, acc)
+            return
+        requests = requests_for(state, log_state)
         if self.rng.random() < 0.5:
             # Without the last request, which reshapes the state into another algorithm's,
             # so that DEBUG RELOAD meets the states the others left.
@@ -239,7 +313,7 @@ class Probe:
                 limit: argmodel.Limit | None = argmodel.hit_params(encoded, self.grammar)
             except argmodel.Refused:
                 continue
-            acc.hits.append(args)
+            acc.hits.append(["RL.HIT", *args])
             answers = conn.pipeline([["RL.PEEK", acc.key, *args], ["RL.HIT", acc.key, *args]])
             for verb, answer in zip(("RL.PEEK", "RL.HIT"), answers, strict=False):
                 p = replies.decision_problem(answer, limit, verb == "RL.HIT")
@@ -248,9 +322,53 @@ class Probe:
                 if p:
                     self.fail("(a) usable", acc, f"{verb} k {' '.join(args)} -> {p}")
             # Each hit may store a new state: every one of them must load again.
-            self.check_roundtrip(
-                conn, acc, "after RL.HIT k " + " / ".join(" ".join(h) for h in acc.hits)
-            )
+            self.check_roundtrip(conn, acc, "after " + acc.shown())
+
+    def check_leases_use(self, conn: Connection, acc: Accepted) -> None:
+        """Leases restored: RL.ACQUIRE under their own limit and a larger one answers as the
+        README says, a lease renewed is held, one released is not (and releasing it again
+        answers 0); every state these leave DUMPs and RESTOREs."""
+        data = conn.call("DUMP", acc.key)
+        state = None
+        if isinstance(data, bytes):
+            with contextlib.suppress(ValueError, IndexError, KeyError):
+                state = leases.decode(dump.parse(data).state)
+        limit = max(1, min(state.limit if state else 3, self.grammar.lease_max_held or 1))
+        ids = [lease.id for lease in state.leases] if state else []
+        # What the module holds at the frozen clock (None: a lease about to expire).
+        held = keytypes.held_at(state, harness.EPOCH_US) if state else None
+        steps: list[tuple[list[str | bytes], str]] = [
+            (["RL.ACQUIRE", str(limit), "1h"], "acquire"),
+            (["RL.ACQUIRE", str(self.grammar.lease_max_held or 1), "1m", "COST", "2"], "acquire"),
+        ]
+        if ids:
+            steps += [
+                (["RL.RENEW", ids[-1], "2h"], "renew"),
+                (["RL.RELEASE", ids[0]], "release"),
+                (["RL.RELEASE", ids[0]], "released"),
+            ]
+        for command, what in steps:
+            acc.hits.append(command)
+            reply = conn.call(command[0], acc.key, *command[1:])
+            if what == "acquire":
+                request = argmodel.acquire_params(
+                    [a.encode() if isinstance(a, str) else a for a in command[1:]], self.grammar
+                )
+                p = replies.acquire_problem(reply, request)
+            else:
+                p = replies.held_problem(reply)
+                # A lease unexpired at the frozen clock is held, until it is released; one
+                # released a moment ago is not.
+                due = None if held is None else int(command[1] in held)
+                if what == "released":
+                    due = 0
+                if p is None and due is not None and reply != due:
+                    p = f"answered {reply!r}; the restored leases say {due}"
+            if isinstance(reply, Error):
+                p = f"refused: {reply.text}"
+            if p:
+                self.fail("(a) usable", acc, f"{' '.join(map(str, command))} -> {p}")
+            self.check_roundtrip(conn, acc, "after " + acc.shown())
 
     def reload_ok(self, conn: Connection) -> tuple[bool, str]:
         harness.drop_expired(conn)
@@ -268,19 +386,23 @@ class Probe:
         for acc in accepted:
             conn.call("FLUSHALL")
             conn.call("RESTORE", acc.key, acc.restore[0], acc.payload.data, *acc.restore[1:])
-            conn.pipeline([["RL.HIT", acc.key, *args] for args in acc.hits] or [["PING"]])
+            conn.pipeline(acc.replay() or [["PING"]])
             data = conn.call("DUMP", acc.key)
             ok, why = self.reload_ok(conn)
             if not ok:
                 shown = describe(data) if isinstance(data, bytes) else "gone"
-                hits = " / ".join(" ".join(h) for h in acc.hits)
                 self.fail(
-                    "(c) DEBUG RELOAD", acc, f"after RL.HIT {hits} the key holds {shown}: {why}"
+                    "(c) DEBUG RELOAD", acc, f"after {acc.shown()} the key holds {shown}: {why}"
                 )
 
     def run(self) -> None:
         conn = harness.connect(self.server)
-        bases = real_dumps(conn, harness.EPOCH_US, self.grammar.algorithms)
+        bases = real_dumps(
+            conn,
+            harness.EPOCH_US,
+            self.grammar.algorithms,
+            with_leases=self.grammar.lease_max_held is not None,
+        )
         self.rdb_version = dump.parse(bases[0].data).rdb_version
         log(
             f"  restore: {len(bases)} real DUMPs, {self.cfg.restore_payloads} payloads "
@@ -325,10 +447,13 @@ class Probe:
 
 def describe(data: bytes) -> str:
     try:
-        state = states.decode(dump.parse(data).state)
+        raw = dump.parse(data).state
     except (ValueError, IndexError, KeyError):
         return "an unparseable value"
-    return state.describe() if state else "an unknown state"
+    for shown in (states.decode(raw), states.decode_log(raw), leases.decode(raw)):
+        if shown is not None:
+            return shown.describe()
+    return "an unknown state"
 
 
 def describe_key(conn: Connection, key: bytes) -> str:

@@ -1,11 +1,12 @@
 """Probe 6: the module under valgrind.
 
 A primary and its replica run under memcheck (`--leak-check=full`) with the module: a round
-of fuzzed commands (every command, valid and not, plain, in MULTI/EXEC and in scripts), DEBUG
-RELOAD, real and crafted RESTORE payloads, DUMP, COPY, MEMORY USAGE, DEBUG DIGEST-VALUE, an AOF
-rewrite, and the replica applying the effects. The servers are shut down cleanly so that
-valgrind reports leaks. It passes when no "definitely lost" block and no invalid read, write
-or free has a frame in the module.
+of fuzzed commands (every command, valid and not, plain, in MULTI/EXEC and in scripts; ALGO
+LOG and the lease commands among them), DEBUG RELOAD, real and crafted RESTORE payloads (logs
+and leases too, then used with RL.HIT, RL.ACQUIRE, RL.RENEW and RL.RELEASE), DUMP, COPY,
+MEMORY USAGE, DEBUG DIGEST-VALUE, an AOF rewrite, and the replica applying the effects. The
+servers are shut down cleanly so that valgrind reports leaks. It passes when no "definitely
+lost" block and no invalid read, write or free has a frame in the module.
 
 A frame is in the module when valgrind names a Rust function (the server is C: every Rust
 frame is librl's) or the module's file. Servers whose allocator valgrind cannot replace
@@ -92,7 +93,11 @@ def workload(primary: servers.Server, cfg: harness.Config, rep: ServerReport) ->
     conn = harness.connect(primary)
     try:
         rng = random.Random(cfg.seed * 17 + 6)
-        bases = probe_restore.real_dumps(conn, harness.EPOCH_US)
+        grammar = harness.grammar(primary)
+        with_leases = grammar.lease_max_held is not None
+        bases = probe_restore.real_dumps(
+            conn, harness.EPOCH_US, grammar.algorithms, with_leases=with_leases
+        )
         crafted = bases + [payloads.mutate(rng.choice(bases), rng) for _ in range(150)]
         for i, p in enumerate(crafted):
             key = f"v:{i}"
@@ -106,6 +111,11 @@ def workload(primary: servers.Server, cfg: harness.Config, rep: ServerReport) ->
                         ["MEMORY", "USAGE", key],
                         ["DEBUG", "DIGEST-VALUE", key],
                         ["RL.HIT", f"{key}:copy", "3", "1"],
+                        ["RL.ACQUIRE", f"{key}:copy", "5", "1m", "ID", "job-1"],
+                        ["RL.RENEW", f"{key}:copy", "job-1", "2m"],
+                        ["RL.RELEASE", f"{key}:copy", "job-1"],
+                        ["RL.ACQUIRE", key, "5", "1m"],
+                        ["RL.HIT", key, "5", "1m", "ALGO", "LOG"],
                     ]
                 )
         # The AOF rewritten as commands: the module's aof_rewrite callback.

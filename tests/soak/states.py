@@ -192,3 +192,79 @@ def random_valid(rng: random.Random, now_us: int) -> State:
     tat = rng.choice([instant(), MAX_INSTANT + MAX_WINDOW, MAX_INSTANT])
     frac = rng.choice([0, limit - 1, rng.randint(0, limit - 1)])
     return State(BUCKET, (w, limit, burst, tat, frac))
+
+
+# ALGO LOG (version 2, kind 4): window_us | as_of_us | base_ms (i64) | count | entries, each
+# entry a varint of its distance in ms from the one before, shifted left by one with the low
+# bit set when its cost is 1, other costs following as a varint (core/src/engines/log.rs).
+LOG = 4
+LOG_HEADER = struct.Struct("<BBQQqQ")
+
+
+@dataclass(frozen=True)
+class LogState:
+    window_us: int
+    as_of_us: int
+    base_ms: int
+    count: int
+    entries: bytes
+
+    def encode(self) -> bytes:
+        base = ((self.base_ms + (1 << 63)) & U64) - (1 << 63)  # forged values wrap to an i64
+        return (
+            LOG_HEADER.pack(
+                2, LOG, self.window_us & U64, self.as_of_us & U64, base, self.count & U64
+            )
+            + self.entries
+        )
+
+    def describe(self) -> str:
+        return (
+            f"log(window={self.window_us} as_of={self.as_of_us} base_ms={self.base_ms} "
+            f"count={self.count} entries={self.entries[:24].hex()}"
+            f"{'...' if len(self.entries) > 24 else ''})"
+        )
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def log_entries(items: list[tuple[int, int]]) -> bytes:
+    """Entries from (distance in ms from the entry before, cost)."""
+    return b"".join(
+        varint(delta << 1 | (cost == 1)) + (b"" if cost == 1 else varint(cost))
+        for delta, cost in items
+    )
+
+
+def decode_log(data: bytes) -> LogState | None:
+    if len(data) < LOG_HEADER.size or data[:2] != bytes([2, LOG]):
+        return None
+    _, _, window, as_of, base, count = LOG_HEADER.unpack_from(data)
+    return LogState(window, as_of, base, count, data[LOG_HEADER.size :])
+
+
+def random_log(rng: random.Random, now_us: int) -> LogState:
+    """A log the decoder accepts: entries one or more ms apart, all within the window that
+    ends at its date, the oldest first."""
+    window_ms = rng.choice([1, 2, 1_000, 60_000, 3_600_000, MAX_WINDOW // 1000])
+    now_ms = now_us // 1000
+    n = rng.choice([1, 2, 3, 10, 100, 1000])
+    n = min(n, window_ms)
+    span = min(window_ms - 1, rng.choice([n, 10 * n, 64 * n, window_ms - 1]))
+    times = sorted(rng.sample(range(now_ms - span, now_ms + 1), n)) if span >= n else []
+    if not times:
+        times = list(range(now_ms - n + 1, now_ms + 1))
+    items = []
+    previous = times[0]
+    for t in times:
+        cost = rng.choice([1, 1, 1, 2, 300, MAX_LIMIT // (2 * n)])
+        items.append((t - previous, cost))
+        previous = t
+    return LogState(window_ms * 1000, now_us, times[0], n, log_entries(items))
