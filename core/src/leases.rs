@@ -278,9 +278,14 @@ impl Leases {
         (seen, moved)
     }
 
-    /// `push` for a lease taken from a state, whose id is known to be valid.
+    /// `push` for a lease taken from a valid state: its id is valid and the leases it is
+    /// copied with were at most MAX_HELD, so it cannot be refused.
     fn push_valid(&mut self, id: &[u8], expires_at: Micros, units: u64) {
-        let _ = self.push(id, expires_at, units);
+        let pushed = self.push(id, expires_at, units);
+        debug_assert!(
+            pushed.is_ok(),
+            "a lease of a valid state was refused: {pushed:?}"
+        );
     }
 
     /// The same leases dated `now` under `limit`, the lease of `id` set to `replaced` (its
