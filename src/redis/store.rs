@@ -83,7 +83,11 @@ pub fn write(key: &Key, stored: &Stored, write: Write, event: &CStr) -> Result<(
                 return Ok(());
             };
             store_state(key, stored, &state);
-            (expires_at, Effect::Bytes(codec::encode(&state)))
+            let effect = match listening {
+                true => Effect::Bytes(codec::encode(&state)),
+                false => Effect::None,
+            };
+            (expires_at, effect)
         }
         Write::Log(log) => {
             let Some(expires_at) = log.expires_at() else {
@@ -112,8 +116,11 @@ pub fn write(key: &Key, stored: &Stored, write: Write, event: &CStr) -> Result<(
                 delete(key, true);
                 return Ok(());
             };
-            let effect = codec::encode_edit(&edit, log.len(), log.total());
-            (expires_at, Effect::Bytes(effect))
+            let effect = match listening {
+                true => Effect::Bytes(codec::encode_edit(&edit, log.len(), log.total())),
+                false => Effect::None,
+            };
+            (expires_at, effect)
         }
     };
     let expire_ms = i64::try_from(expires_at.ceil_millis()).unwrap_or(i64::MAX);
