@@ -115,14 +115,6 @@ their libraries.
 ---------------------------------------------------------------------------------------------
 -- Exact arithmetic
 
--- x (an integer below 2^72) as three base-2^24 limbs, low first.
-local function split(x)
-  local x0 = x % 2^24
-  x = (x - x0) / 2^24
-  local x1 = x % 2^24
-  return x0, x1, (x - x1) / 2^24
-end
-
 -- floor((a * b + c) / d) and the remainder, for integers 0 <= a, b, c < 2^53 and
 -- 1 <= d < 2^53, whose quotient is below 2^53. When the dividend is below 2^53 the doubles are
 -- exact. Otherwise the quotient is estimated in doubles (within a few units) and corrected
@@ -136,6 +128,14 @@ local function mad(a, b, c, d)
       local q = math.floor(p / d)
       return q, p - q * d
     end
+  end
+  -- x (an integer below 2^72) as three base-2^24 limbs, low first. Made here, as the products
+  -- seldom need it.
+  local function split(x)
+    local x0 = x % 2^24
+    x = (x - x0) / 2^24
+    local x1 = x % 2^24
+    return x0, x1, (x - x1) / 2^24
   end
   local q = math.floor((a * b + c) / d)
   local a0, a1, a2 = split(a)
@@ -171,15 +171,6 @@ local function mad(a, b, c, d)
   return q, hi * 2^24 + r0
 end
 
--- ceil(a * b / d), same bounds as mad.
-local function mul_div_ceil(a, b, d)
-  local q, r = mad(a, b, 0, d)
-  if r > 0 then
-    return q + 1
-  end
-  return q
-end
-
 -- Whole milliseconds, rounded up.
 local function ceil_ms(us)
   return math.floor((us + 999) / 1000)
@@ -201,12 +192,6 @@ end
 
 ---------------------------------------------------------------------------------------------
 -- Arguments, with the module's rules and error texts (core/src/parse.rs)
-
--- What the module takes but doubles cannot decide exactly.
-local function script_bound(name)
-  return "ERR " .. name .. " must be an integer from 1 to 9007199254740991 with the script "
-    .. "fallback (the rl module takes up to 9223372036854775807)"
-end
 
 local function unknown(name, expected)
   -- Shown back in an error line: printable ASCII only, and short.
@@ -344,7 +329,12 @@ end
 local function drains_in_time(limit)
   local burst, l = limit.burst, limit.limit
   if burst <= (2^53 - 1) and l <= (2^53 - 1) then
-    return burst <= l or mul_div_ceil(burst, limit.window, 3153600000000000) <= l
+    if burst <= l then
+      return true
+    end
+    -- ceil(burst * window / 36500 days) <= limit
+    local q, r = mad(burst, limit.window, 0, 3153600000000000)
+    return q < l or (q == l and r == 0)
   end
   local function from_decimal(text)
     local limbs = {}
@@ -362,7 +352,9 @@ local function drains_in_time(limit)
     return limbs
   end
   local function times(limbs, x) -- x < 2^53
-    local xs = { split(x) }
+    local x0 = x % 2^24
+    local x1 = (x - x0) / 2^24 % 2^24
+    local xs = { x0, x1, (x - x0 - x1 * 2^24) / 2^48 }
     local out = {}
     for i = 1, #limbs + 4 do
       out[i] = 0
@@ -402,11 +394,11 @@ local function complete(limit, cost)
   local kind = limit.kind or "S"
   limit.kind = kind
   if not limit.burst then
+    -- As deep as its rate: it drains within its window, at most 36500 days.
     limit.burst, limit.burst_text = limit.limit, limit.limit_text
   elseif kind ~= "B" then
     return "ERR BURST applies to ALGO TOKEN, LEAKY and GCRA only"
-  end
-  if not drains_in_time(limit) then
+  elseif not drains_in_time(limit) then
     return "ERR BURST is too large for this rate: BURST × window / limit must be at most 36500d"
   end
   if kind == "L" then
@@ -429,16 +421,21 @@ local function complete(limit, cost)
   return nil
 end
 
--- The fallback's own bounds, checked once the module's checks have passed.
+-- The fallback's own bounds, checked once the module's checks have passed: what the module
+-- takes but doubles cannot decide exactly.
 local function beyond_script(limit)
+  local name
   if limit.limit > (2^53 - 1) then
-    return script_bound("limit")
+    name = "limit"
   elseif limit.burst > (2^53 - 1) then
-    return script_bound("BURST")
+    name = "BURST"
   elseif limit.cost > (2^53 - 1) then
-    return script_bound("COST")
+    name = "COST"
+  else
+    return nil
   end
-  return nil
+  return "ERR " .. name .. " must be an integer from 1 to 9007199254740991 with the script "
+    .. "fallback (the rl module takes up to 9223372036854775807)"
 end
 
 -- RL.HIT / RL.PEEK: `limit window [COST n] [ALGO a] [BURST n]` from args[first..]: the limit,
@@ -669,7 +666,11 @@ local function previous_share(state)
   if prev == 0 then
     return 0
   end
-  return mul_div_ceil(prev, state[2] - state[3], state[2])
+  local q, r = mad(prev, state[2] - state[3], 0, state[2])
+  if r > 0 then
+    return q + 1
+  end
+  return q
 end
 
 ---------------------------------------------------------------------------------------------
@@ -1823,7 +1824,17 @@ end
 -- Runs "RL.HIT", "RL.PEEK", "RL.MHIT", "RL.ACQUIRE", "RL.RELEASE" or "RL.RENEW" with the keys
 -- and the arguments args[first..].
 local function run(command, keys, args, first)
-  local name = string.lower(command or "")
+  -- In upper case, as the Python package sends them, the common names make no new string.
+  local name
+  if command == "RL.HIT" then
+    name = "rl.hit"
+  elseif command == "RL.MHIT" then
+    name = "rl.mhit"
+  elseif command == "RL.PEEK" then
+    name = "rl.peek"
+  else
+    name = string.lower(command or "")
+  end
   if name == "rl.hit" then
     return hit_command(name, keys, args, first, true)
   elseif name == "rl.peek" then
