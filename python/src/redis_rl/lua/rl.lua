@@ -99,8 +99,8 @@ server's for scripts, not the module's "OOM command not allowed ...".
 
 Speed. The script form runs this whole file on every call: its top level only defines local
 functions, with no tables and no string building, and each function captures as few locals as
-it can, since creating a closure costs more the more upvalues it has (each one is looked up
-among the top level's captured locals). The functions of logs and of leases are made only by
+it can, since creating a closure costs more the more upvalues it has; what costs most is the
+number of closures made. The functions of logs and of leases are made only by
 the calls that need them (logs(), lease_commands()), so that the other calls do not pay for
 them, and helpers that only rare paths use are made inside those paths (mad's limbs, the
 exact comparison of a large BURST). Constants are written out where they are used (Lua folds
