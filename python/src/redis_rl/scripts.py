@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Union
 
 import redis.asyncio.cluster
 import redis.cluster
@@ -47,37 +47,55 @@ def _core() -> str:
     return resources.files("redis_rl").joinpath("lua/rl.lua").read_text(encoding="utf-8")
 
 
-CORE = _core()
-#: Identifies this Lua source: part of the library's and the functions' names.
-VERSION = hashlib.sha1(CORE.encode()).hexdigest()[:12]
+class Assembly(NamedTuple):
+    """The two forms of one Lua source (the benchmark also assembles an older ``rl.lua``)."""
 
-#: The script for EVALSHA: ARGV[1] is the command, ARGV[2..] its arguments after the keys.
-SCRIPT = CORE + "\nreturn run(ARGV[1], KEYS, ARGV, 2)\n"
-SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+    version: str
+    script: str
+    script_sha: str
+    library_name: str
+    functions: dict[str, str]
+    library: str
 
-LIBRARY_NAME = f"rl_{VERSION}"
-FUNCTIONS = {command: f"rl_{command[3:].lower()}_{VERSION}" for command in COMMANDS}
 
-
-def _registration(command: str) -> str:
+def _registration(command: str, function: str) -> str:
     flags = f', flags = {{ "{FLAGS[command]}" }}' if command in FLAGS else ""
     return (
-        f'redis.register_function{{ function_name = "{FUNCTIONS[command]}", '
+        f'redis.register_function{{ function_name = "{function}", '
         "callback = function(keys, args) run = run or build(); "
         f'return run("{command}", keys, args, 1) end{flags} }}\n'
     )
 
 
-#: The function library for FUNCTION LOAD. While it loads, only the registration API is
-#: visible (no math, string or tonumber), so the decision code is built on the first call.
-LIBRARY = (
-    f"#!lua name={LIBRARY_NAME}\n"
-    + "local run\n"
-    + "local function build()\n"
-    + CORE
-    + "\nreturn run\nend\n"
-    + "".join(_registration(command) for command in COMMANDS)
-)
+def assemble(core: str) -> Assembly:
+    """The script and the function library of the decision code ``core``."""
+    # Identifies the Lua source: part of the library's and the functions' names.
+    version = hashlib.sha1(core.encode()).hexdigest()[:12]
+    # The script for EVALSHA: ARGV[1] is the command, ARGV[2..] its arguments after the keys.
+    script = core + "\nreturn run(ARGV[1], KEYS, ARGV, 2)\n"
+    functions = {command: f"rl_{command[3:].lower()}_{version}" for command in COMMANDS}
+    # The function library for FUNCTION LOAD. While it loads, only the registration API is
+    # visible (no math, string or tonumber), so the decision code is built on the first call.
+    library = (
+        f"#!lua name=rl_{version}\n"
+        + "local run\n"
+        + "local function build()\n"
+        + core
+        + "\nreturn run\nend\n"
+        + "".join(_registration(command, functions[command]) for command in COMMANDS)
+    )
+    script_sha = hashlib.sha1(script.encode()).hexdigest()
+    return Assembly(version, script, script_sha, f"rl_{version}", functions, library)
+
+
+CORE = _core()
+_ASSEMBLY = assemble(CORE)
+VERSION = _ASSEMBLY.version
+SCRIPT = _ASSEMBLY.script
+SCRIPT_SHA = _ASSEMBLY.script_sha
+LIBRARY_NAME = _ASSEMBLY.library_name
+FUNCTIONS = _ASSEMBLY.functions
+LIBRARY = _ASSEMBLY.library
 
 
 def _command(command: str) -> str:

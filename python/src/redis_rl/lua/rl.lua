@@ -99,11 +99,14 @@ server's for scripts, not the module's "OOM command not allowed ...".
 
 Speed. The script form runs this whole file on every call: its top level only defines local
 functions, with no tables and no string building, and each function captures as few locals as
-it can, since creating a closure costs more the more upvalues it has. The functions of logs
-and of leases are made only by the calls that need them (logs(), lease_commands()), so that
-the other calls do not pay for them. Constants are written out where they are used (Lua folds
+it can, since creating a closure costs more the more upvalues it has; what costs most is the
+number of closures made. The functions of logs and of leases are made only by
+the calls that need them (logs(), lease_commands()), so that the other calls do not pay for
+them, and helpers that only rare paths use are made inside those paths (mad's limbs, the
+exact comparison of a large BURST). Constants are written out where they are used (Lua folds
 2^53 and the like when it compiles), and the string and math functions are called through
-their libraries.
+their libraries. bench/fallback.py measures the server time of both forms beside the module's
+(--before REV compares with an older rl.lua in the same run).
 ]]
 
 -- The constants:
@@ -114,14 +117,6 @@ their libraries.
 
 ---------------------------------------------------------------------------------------------
 -- Exact arithmetic
-
--- x (an integer below 2^72) as three base-2^24 limbs, low first.
-local function split(x)
-  local x0 = x % 2^24
-  x = (x - x0) / 2^24
-  local x1 = x % 2^24
-  return x0, x1, (x - x1) / 2^24
-end
 
 -- floor((a * b + c) / d) and the remainder, for integers 0 <= a, b, c < 2^53 and
 -- 1 <= d < 2^53, whose quotient is below 2^53. When the dividend is below 2^53 the doubles are
@@ -136,6 +131,14 @@ local function mad(a, b, c, d)
       local q = math.floor(p / d)
       return q, p - q * d
     end
+  end
+  -- x (an integer below 2^72) as three base-2^24 limbs, low first. Made here, as the products
+  -- seldom need it.
+  local function split(x)
+    local x0 = x % 2^24
+    x = (x - x0) / 2^24
+    local x1 = x % 2^24
+    return x0, x1, (x - x1) / 2^24
   end
   local q = math.floor((a * b + c) / d)
   local a0, a1, a2 = split(a)
@@ -171,15 +174,6 @@ local function mad(a, b, c, d)
   return q, hi * 2^24 + r0
 end
 
--- ceil(a * b / d), same bounds as mad.
-local function mul_div_ceil(a, b, d)
-  local q, r = mad(a, b, 0, d)
-  if r > 0 then
-    return q + 1
-  end
-  return q
-end
-
 -- Whole milliseconds, rounded up.
 local function ceil_ms(us)
   return math.floor((us + 999) / 1000)
@@ -201,12 +195,6 @@ end
 
 ---------------------------------------------------------------------------------------------
 -- Arguments, with the module's rules and error texts (core/src/parse.rs)
-
--- What the module takes but doubles cannot decide exactly.
-local function script_bound(name)
-  return "ERR " .. name .. " must be an integer from 1 to 9007199254740991 with the script "
-    .. "fallback (the rl module takes up to 9223372036854775807)"
-end
 
 local function unknown(name, expected)
   -- Shown back in an error line: printable ASCII only, and short.
@@ -344,7 +332,12 @@ end
 local function drains_in_time(limit)
   local burst, l = limit.burst, limit.limit
   if burst <= (2^53 - 1) and l <= (2^53 - 1) then
-    return burst <= l or mul_div_ceil(burst, limit.window, 3153600000000000) <= l
+    if burst <= l then
+      return true
+    end
+    -- ceil(burst * window / 36500 days) <= limit
+    local q, r = mad(burst, limit.window, 0, 3153600000000000)
+    return q < l or (q == l and r == 0)
   end
   local function from_decimal(text)
     local limbs = {}
@@ -362,7 +355,9 @@ local function drains_in_time(limit)
     return limbs
   end
   local function times(limbs, x) -- x < 2^53
-    local xs = { split(x) }
+    local x0 = x % 2^24
+    local x1 = (x - x0) / 2^24 % 2^24
+    local xs = { x0, x1, (x - x0 - x1 * 2^24) / 2^48 }
     local out = {}
     for i = 1, #limbs + 4 do
       out[i] = 0
@@ -402,11 +397,11 @@ local function complete(limit, cost)
   local kind = limit.kind or "S"
   limit.kind = kind
   if not limit.burst then
+    -- As deep as its rate: it drains within its window, at most 36500 days.
     limit.burst, limit.burst_text = limit.limit, limit.limit_text
   elseif kind ~= "B" then
     return "ERR BURST applies to ALGO TOKEN, LEAKY and GCRA only"
-  end
-  if not drains_in_time(limit) then
+  elseif not drains_in_time(limit) then
     return "ERR BURST is too large for this rate: BURST × window / limit must be at most 36500d"
   end
   if kind == "L" then
@@ -429,16 +424,21 @@ local function complete(limit, cost)
   return nil
 end
 
--- The fallback's own bounds, checked once the module's checks have passed.
+-- The fallback's own bounds, checked once the module's checks have passed: what the module
+-- takes but doubles cannot decide exactly.
 local function beyond_script(limit)
+  local name
   if limit.limit > (2^53 - 1) then
-    return script_bound("limit")
+    name = "limit"
   elseif limit.burst > (2^53 - 1) then
-    return script_bound("BURST")
+    name = "BURST"
   elseif limit.cost > (2^53 - 1) then
-    return script_bound("COST")
+    name = "COST"
+  else
+    return nil
   end
-  return nil
+  return "ERR " .. name .. " must be an integer from 1 to 9007199254740991 with the script "
+    .. "fallback (the rl module takes up to 9223372036854775807)"
 end
 
 -- RL.HIT / RL.PEEK: `limit window [COST n] [ALGO a] [BURST n]` from args[first..]: the limit,
@@ -669,7 +669,11 @@ local function previous_share(state)
   if prev == 0 then
     return 0
   end
-  return mul_div_ceil(prev, state[2] - state[3], state[2])
+  local q, r = mad(prev, state[2] - state[3], 0, state[2])
+  if r > 0 then
+    return q + 1
+  end
+  return q
 end
 
 ---------------------------------------------------------------------------------------------
@@ -1823,7 +1827,17 @@ end
 -- Runs "RL.HIT", "RL.PEEK", "RL.MHIT", "RL.ACQUIRE", "RL.RELEASE" or "RL.RENEW" with the keys
 -- and the arguments args[first..].
 local function run(command, keys, args, first)
-  local name = string.lower(command or "")
+  -- In upper case, as the Python package sends them, the common names make no new string.
+  local name
+  if command == "RL.HIT" then
+    name = "rl.hit"
+  elseif command == "RL.MHIT" then
+    name = "rl.mhit"
+  elseif command == "RL.PEEK" then
+    name = "rl.peek"
+  else
+    name = string.lower(command or "")
+  end
   if name == "rl.hit" then
     return hit_command(name, keys, args, first, true)
   elseif name == "rl.peek" then
