@@ -36,9 +36,11 @@ fn all_limits_consume_or_none_does() {
         (first[0], first[1], first[2], first[3], first[5]),
         (1, 3, 2, 0, 1)
     );
+    // Every field is the deciding limit's: its reset, not the hourly limit's.
+    let sec_pttl = pttl(&mut con, "{u42}:sec");
     assert!(
-        first[4] > 3_600_000,
-        "full again when the hourly limit is: {first:?}"
+        first[4] + 1 >= sec_pttl && first[4] <= 2_000,
+        "the per-second limit's reset ({sec_pttl} ms left): {first:?}"
     );
     let second = mhit(&mut con, PER_SECOND_AND_HOUR);
     assert_eq!(second[..4], [1, 3, 1, 0]);
@@ -203,4 +205,26 @@ fn keys_must_share_a_slot_in_a_cluster() {
         ],
     );
     assert!(error.starts_with("CROSSSLOT"), "{error}");
+}
+
+#[test]
+fn a_denial_answers_with_the_denying_limit_whole() {
+    let server = Server::start();
+    let mut con = server.conn();
+    // Two per second and three per hour, each request costing 2.
+    let args = [
+        "2", "{t}:sec", "{t}:hour", "LIMIT", "2", "1s", "LIMIT", "3", "1h", "COST", "2",
+    ];
+    let first = mhit(&mut con, &args);
+    assert_eq!((first[0], first[2], first[5]), (1, 0, 1), "{first:?}");
+    // Both deny now; the hourly limit waits longer, so it decides, and the reply is its own:
+    // 1 unit left (not the per-second limit's 0) and its reset, about an hour.
+    let denied = mhit(&mut con, &args);
+    assert_eq!((denied[0], denied[1], denied[2], denied[5]), (0, 3, 1, 2));
+    let hour_pttl = pttl(&mut con, "{t}:hour");
+    assert!(
+        denied[4] + 1 >= hour_pttl && denied[4] > 3_000_000,
+        "the hourly limit's reset ({hour_pttl} ms left): {denied:?}"
+    );
+    assert!(denied[3] > 1_000, "the hourly limit's wait: {denied:?}");
 }

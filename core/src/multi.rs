@@ -1,8 +1,7 @@
 //! One request against several limits, all or nothing: RL.MHIT.
 //!
 //! If every limit admits the request, every one consumes it. If any denies, none does: the
-//! keys keep their states, except those that had to be moved or reshaped (see `decide`), and
-//! each limit that would have admitted reports where it stands without this request.
+//! keys keep their states, except those that had to be moved or reshaped (see `decide`).
 
 use crate::bounded::Bounded;
 use crate::parse::MAX_KEYS;
@@ -32,17 +31,14 @@ pub fn decide_all(held: &[Option<Held>], limits: &[Params], now: Micros) -> Opti
     let admitted = outcomes.as_slice().iter().all(|o| o.decision.allowed);
     let mut to_store = Bounded::new();
     let mut decisions: Bounded<Decision, MAX_KEYS> = Bounded::new();
-    for ((outcome, value), params) in outcomes.as_slice().iter().zip(held).zip(limits) {
-        let (store, decision) = if admitted {
-            (outcome.clone().to_store(), outcome.decision)
-        } else if outcome.decision.allowed {
-            let standing = decide(*value, &params.with_cost(0), now).decision;
-            (outcome.reshaped.clone(), standing)
+    for outcome in outcomes.as_slice() {
+        let store = if admitted {
+            outcome.clone().to_store()
         } else {
-            (outcome.reshaped.clone(), outcome.decision)
+            outcome.reshaped.clone()
         };
         to_store.push(store).ok()?;
-        decisions.push(decision).ok()?;
+        decisions.push(outcome.decision).ok()?;
     }
     let (decision, deciding) = combine(decisions.as_slice())?;
     Some(MultiOutcome {
@@ -57,8 +53,9 @@ pub fn decide_all(held: &[Option<Held>], limits: &[Params], now: Micros) -> Opti
 ///
 /// When every limit admits, the request is admitted; the deciding limit is the one with the
 /// fewest units remaining. Otherwise it is denied and the deciding limit is the denying one
-/// with the longest wait. In both cases `remaining` is the smallest of all, `reset_after` the
-/// longest (when every limit is full again).
+/// with the longest wait. The answer is the deciding limit's own (capacity, remaining, wait,
+/// reset), so that it describes one limit whole: what a client is told about the limit that
+/// decided (an HTTP `RateLimit` field names one policy) comes out of one reply.
 pub fn combine(decisions: &[Decision]) -> Option<(Decision, usize)> {
     let allowed = decisions.iter().all(|d| d.allowed);
     let deciding = if allowed {
@@ -83,9 +80,9 @@ pub fn combine(decisions: &[Decision]) -> Option<(Decision, usize)> {
     let overall = Decision {
         allowed,
         capacity: chosen.capacity,
-        remaining: decisions.iter().map(|d| d.remaining).min()?,
+        remaining: chosen.remaining,
         retry_after: chosen.retry_after,
-        reset_after: decisions.iter().map(|d| d.reset_after).max()?,
+        reset_after: chosen.reset_after,
     };
     Some((overall, deciding))
 }

@@ -92,6 +92,9 @@ def mhit_problem(reply: object, limits: list[Limit] | None) -> str | None:
             return f"a clause can never admit cost {limit.cost} but retry_after={retry}"
         if not never and retry < 1:
             return f"denied with retry_after={retry} although every clause can admit the cost"
+        # The reply is the deciding (denying) clause's own: it has less left than the cost.
+        if not never and remaining >= limit.cost:
+            return f"denied by a clause with remaining={remaining} >= cost {limit.cost}"
     return None
 
 

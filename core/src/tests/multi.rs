@@ -25,7 +25,8 @@ fn admitted_when_all_admit_decided_by_the_tightest() {
     assert!(overall.allowed);
     assert_eq!(overall.remaining, 2);
     assert_eq!(overall.capacity, 12);
-    assert_eq!(overall.reset_after, Micros::from_millis(900));
+    // The deciding limit's own reset, not another's.
+    assert_eq!(overall.reset_after, Micros::from_millis(50));
 }
 
 #[test]
@@ -39,7 +40,10 @@ fn denied_by_the_longest_wait() {
     assert_eq!(index, 2);
     assert!(!overall.allowed);
     assert_eq!(overall.retry_after, Retry::After(Micros::from_micros(99)));
-    assert_eq!(overall.remaining, 0);
+    // The deciding limit's remaining and reset, although another has fewer left.
+    assert_eq!(overall.remaining, 1);
+    assert_eq!(overall.capacity, 11);
+    assert_eq!(overall.reset_after, Micros::from_millis(70));
     let never = [all[1], decision(false, 3, Retry::Never, 0)];
     assert_eq!(combine(&never).unwrap().1, 1);
     assert_eq!(combine(&[]), None);
@@ -72,7 +76,7 @@ mod all_or_nothing {
 
         /// Several limits decide as one: admitted exactly when each would admit alone, and
         /// then each key is what a hit of its own would leave; denied, and no limit's usage
-        /// changes.
+        /// changes. Either way the answer is the deciding limit's.
         #[test]
         fn every_limit_consumes_or_none_does(
             chosen in proptest::collection::vec(limits(), 2..5),
@@ -95,6 +99,8 @@ mod all_or_nothing {
                 let outcome = decide_all(&held, &params, at).expect("one value per limit");
                 let admitted = alone.iter().all(|d| d.allowed);
                 prop_assert_eq!(outcome.decision.allowed, admitted);
+                // The answer is the deciding limit's own, as it would answer alone.
+                prop_assert_eq!(outcome.decision, alone[outcome.deciding]);
                 let before: Vec<SimKey> = keys.clone();
                 for (key, write) in keys.iter_mut().zip(outcome.to_store.as_slice()) {
                     store(key, write.clone());

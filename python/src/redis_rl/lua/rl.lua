@@ -1395,21 +1395,7 @@ local function mhit_command(keys, args, first)
     decisions[i] = { allowed, remaining, retry, reset }
     admitted = admitted and allowed
   end
-  -- All or nothing: a denied request leaves only reshaped or moved states behind, and each
-  -- limit that would have admitted it reports where it stands without it.
-  if not admitted then
-    for i = 1, n do
-      if decisions[i][1] then
-        local limit = limits[i]
-        local cost = limit.cost
-        limit.cost = 0
-        local allowed, remaining, retry, reset =
-          hit(states[i] or nil, moved[i], limit, now_ms, now_sub)
-        decisions[i] = { allowed, remaining, retry, reset }
-        limit.cost = cost
-      end
-    end
-  end
+  -- All or nothing: a denied request leaves only reshaped or moved states behind.
   for i = 1, n do
     if states[i] and states[i].bad then
       return redis.error_reply(WRONGTYPE)
@@ -1425,21 +1411,17 @@ local function mhit_command(keys, args, first)
     end
   end
   -- Admitted: the limit with the fewest left decides. Denied: the denying limit with the
-  -- longest wait (never is the longest), the first of equals.
-  local deciding, remaining, reset = 1, decisions[1][2], decisions[1][4]
-  for i = 2, n do
-    local d = decisions[i]
-    if d[2] < remaining then
-      remaining = d[2]
-      if admitted then
-        deciding = i
+  -- longest wait (never is the longest), the first of equals. The reply is the deciding
+  -- limit's own.
+  local deciding = 1
+  if admitted then
+    local fewest = decisions[1][2]
+    for i = 2, n do
+      if decisions[i][2] < fewest then
+        deciding, fewest = i, decisions[i][2]
       end
     end
-    if d[4] > reset then
-      reset = d[4]
-    end
-  end
-  if not admitted then
+  else
     local best
     for i = 1, n do
       local d = decisions[i]
@@ -1454,8 +1436,8 @@ local function mhit_command(keys, args, first)
       end
     end
   end
-  return reply(admitted, limits[deciding].capacity, remaining, decisions[deciding][3], reset,
-    deciding)
+  local d = decisions[deciding]
+  return reply(admitted, limits[deciding].capacity, d[2], d[3], d[4], deciding)
 end
 
 ---------------------------------------------------------------------------------------------
