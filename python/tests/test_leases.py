@@ -21,6 +21,7 @@ from redis_rl import (
     LeaseLost,
     RateLimiter,
     RateLimiterUnavailable,
+    RateLimitRequestError,
     lease_key_for,
 )
 
@@ -278,9 +279,10 @@ def test_bad_arguments_fail_at_once(server: servers.Server) -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             limiter.lease("job", **options)  # type: ignore[arg-type]
-    # What only the server checks comes back as its error (a Redis error, so on_error decides,
-    # as for rate limits).
-    with pytest.raises(RateLimiterUnavailable) as raised:
-        limiter.lease("job", limit=1, lease="1x", on_error="raise").acquire()
+    # What only the server checks comes back as its error, raised whatever on_error says:
+    # Redis answered, so it is not an outage and starts no back-off.
+    with pytest.raises(RateLimitRequestError, match="RL\\.ACQUIRE") as raised:
+        limiter.lease("job", limit=1, lease="1x", on_error="allow").acquire()
     assert isinstance(raised.value.__cause__, redis.ResponseError)
     assert str(raised.value.__cause__).startswith("lease must be a duration")
+    assert not limiter.backoff.skipping()

@@ -39,7 +39,7 @@ from .headers import (
     status,
 )
 from .limiter import AsyncRateLimiter
-from .limits import Limit, LimitRequest, LimitsArg, resolve_limits
+from .limits import Limit, LimitRequest, LimitsArg, check_algorithm, resolve_limits
 from .result import RateLimitResult
 
 __all__ = [
@@ -124,6 +124,7 @@ class _Rule:
         self.plan = plan
         self.algorithm = algorithm
         self.burst = burst
+        check_algorithm(algorithm, burst)
         self._cache: dict[tuple[str, str | None], list[Limit]] = {}
         # A bad rate or an unknown name fails now, not on every request.
         if limits is not None:

@@ -47,7 +47,14 @@ from .headers import (
     rate_limit_headers,
 )
 from .limiter import DEFAULT_BACKOFF, DEFAULT_TIMEOUT, RateLimiter
-from .limits import Limit, LimitRequest, LimitsArg, is_limit_name, resolve_limits
+from .limits import (
+    Limit,
+    LimitRequest,
+    LimitsArg,
+    check_algorithm,
+    is_limit_name,
+    resolve_limits,
+)
 from .rates import Rate, parse_rates
 from .result import RateLimitResult
 
@@ -154,6 +161,7 @@ def _declare(limits: LimitsArg, **options: Any) -> _Declared:
         raise ValueError(f"cost must be an integer of at least 0 or a callable, not {cost!r}")
     if options.get("on_error") is not None:
         check_on_error(options["on_error"])
+    check_algorithm(options.get("algorithm"), options.get("burst"))
     methods = options.pop("methods", None)
     if methods is not None:
         methods = frozenset(m.upper() for m in methods)

@@ -40,7 +40,13 @@ from redis.typing import EncodableT
 
 from .commands import LeaseId, Window, acquire_arguments, lease_id_argument, window_argument
 from .decision import Acquired
-from .failure import OnError, RateLimiterUnavailable, check_on_error
+from .failure import (
+    OnError,
+    RateLimiterUnavailable,
+    RateLimitRequestError,
+    check_on_error,
+    is_outage,
+)
 
 if TYPE_CHECKING:
     from .limiter import AsyncRateLimiter, RateLimiter
@@ -177,6 +183,10 @@ class _LeaseBase:
         self._held = False
         return lost
 
+    def _refused(self, command: str, error: BaseException) -> RateLimitRequestError:
+        key = self.key or f"the leases of {self.identity!r} (scope {self.scope!r})"
+        return RateLimitRequestError(command, [key], [f"lease limit {self.limit}"], error)
+
     def _release_failed(self, error: BaseException) -> None:
         log.warning(
             "redis-rl: could not release the lease %r on %s (%s: %s); it expires by itself",
@@ -224,7 +234,10 @@ class Lease(_LeaseBase):
         try:
             self.key = limiter.lease_key(self.identity, self.scope)
             reply = limiter.rl.call("RL.ACQUIRE", [self.key], self._args)
-        except limiter.failures as error:
+        except limiter.errors as error:
+            if not is_outage(error):
+                backoff.succeeded()  # Redis answered
+                raise self._refused("RL.ACQUIRE", error) from error
             backoff.failed(error)
             self._unavailable(error, backoff.remaining())
             return None
@@ -241,7 +254,9 @@ class Lease(_LeaseBase):
         limiter = self._limiter
         try:
             held = limiter.rl.call("RL.RENEW", [self.key], [lease_id_argument(self.id), duration])
-        except limiter.failures as error:
+        except limiter.errors as error:
+            if not is_outage(error):
+                raise self._refused("RL.RENEW", error) from error
             if self.on_error != "allow":
                 raise RateLimiterUnavailable(
                     f"the lease could not be renewed ({type(error).__name__}: {error})", 0.0
@@ -272,7 +287,9 @@ class Lease(_LeaseBase):
     ) -> None:
         try:
             self.release()
-        except self._limiter.failures as error:
+        except self._limiter.errors as error:
+            if not is_outage(error):
+                raise self._refused("RL.RELEASE", error) from error
             self._release_failed(error)
 
 
@@ -309,7 +326,10 @@ class AsyncLease(_LeaseBase):
         try:
             self.key = await limiter.lease_key(self.identity, self.scope)
             reply = await limiter.rl.call("RL.ACQUIRE", [self.key], self._args)
-        except limiter.failures as error:
+        except limiter.errors as error:
+            if not is_outage(error):
+                backoff.succeeded()  # Redis answered
+                raise self._refused("RL.ACQUIRE", error) from error
             backoff.failed(error)
             self._unavailable(error, backoff.remaining())
             return None
@@ -326,7 +346,9 @@ class AsyncLease(_LeaseBase):
         try:
             args: list[EncodableT] = [lease_id_argument(self.id), duration]
             held = await limiter.rl.call("RL.RENEW", [self.key], args)
-        except limiter.failures as error:
+        except limiter.errors as error:
+            if not is_outage(error):
+                raise self._refused("RL.RENEW", error) from error
             if self.on_error != "allow":
                 raise RateLimiterUnavailable(
                     f"the lease could not be renewed ({type(error).__name__}: {error})", 0.0
@@ -358,5 +380,7 @@ class AsyncLease(_LeaseBase):
     ) -> None:
         try:
             await self.release()
-        except self._limiter.failures as error:
+        except self._limiter.errors as error:
+            if not is_outage(error):
+                raise self._refused("RL.RELEASE", error) from error
             self._release_failed(error)

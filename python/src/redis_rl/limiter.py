@@ -50,14 +50,22 @@ from .commands import (
 )
 from .config import LimitsConfig
 from .decision import Decision
-from .failure import Backoff, OnError, RateLimiterUnavailable, check_on_error
+from .failure import (
+    Backoff,
+    OnError,
+    RateLimiterUnavailable,
+    RateLimitRequestError,
+    check_on_error,
+    is_outage,
+)
 from .leases import DEFAULT_POLL, AsyncLease, Lease
 from .limits import Limit, LimitRequest, LimitsArg, resolve_limits
 from .rates import Rate
 from .result import Policy, RateLimitResult
 
-# What Redis (or the way to it) failing looks like; anything else is a bug and propagates.
-REDIS_FAILURES = (redis.RedisError, RedisClusterException)
+# What Redis (or the way to it) can raise: `is_outage` tells the failures (on_error and the
+# back-off) from the errors about the request itself (raised as RateLimitRequestError).
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -166,6 +174,17 @@ class _Round:
         allowed = all(d.allowed for d, _ in pairs)
         return RateLimitResult(allowed, tuple(self.policies), decision, check.policy, check.rate)
 
+    def refused(self, call: _Call | None, error: BaseException) -> RateLimitRequestError:
+        """The server's error about the request itself, naming the limits of `call` (None:
+        the error came before any limit was sent, while finding the backend)."""
+        if call is None:
+            return RateLimitRequestError("the limits", ["(no key yet)"], [""], error)
+        described = [
+            str(c.rate) + (f", algorithm {c.limit.algorithm}" if c.limit.algorithm else "")
+            for c in call.checks
+        ]
+        return RateLimitRequestError(call.command, [c.key for c in call.checks], described, error)
+
     def unavailable(self, error: BaseException, retry_in: float) -> RateLimitResult:
         """Redis cannot decide: the limits' on_error does (any "raise" raises, else any
         "deny" refuses, else the request is admitted)."""
@@ -252,8 +271,8 @@ def _warn_if_slow(client: Any) -> None:
 class _Options:
     """The settings both limiters share."""
 
-    failures = REDIS_FAILURES
-    """What Redis (or the way to it) failing looks like."""
+    errors = REDIS_ERRORS
+    """What Redis (or the way to it) can raise; `is_outage` tells which are failures."""
 
     def __init__(
         self,
@@ -362,13 +381,17 @@ class RateLimiter(_Options):
         backoff = self.backoff
         if backoff.skipping() and backoff.last_error is not None:
             return round_.unavailable(backoff.last_error, backoff.remaining())
+        call: _Call | None = None
+        decisions: list[Decision] = []
         try:
             calls = round_.calls(self.prefix(self.rl.backend), self._cluster)
-            decisions = [
-                Decision.from_reply(self.rl.call(c.command, c.keys, c.args), c.command)
-                for c in calls
-            ]
-        except REDIS_FAILURES as error:
+            for call in calls:
+                reply = self.rl.call(call.command, call.keys, call.args)
+                decisions.append(Decision.from_reply(reply, call.command))
+        except REDIS_ERRORS as error:
+            if not is_outage(error):
+                backoff.succeeded()  # Redis answered
+                raise round_.refused(call, error) from error
             backoff.failed(error)
             return round_.unavailable(error, backoff.remaining())
         backoff.succeeded()
@@ -478,13 +501,17 @@ class AsyncRateLimiter(_Options):
         backoff = self.backoff
         if backoff.skipping() and backoff.last_error is not None:
             return round_.unavailable(backoff.last_error, backoff.remaining())
+        call: _Call | None = None
+        decisions: list[Decision] = []
         try:
             calls = round_.calls(self.prefix(await self.rl.resolve_backend()), self._cluster)
-            decisions = [
-                Decision.from_reply(await self.rl.call(c.command, c.keys, c.args), c.command)
-                for c in calls
-            ]
-        except REDIS_FAILURES as error:
+            for call in calls:
+                reply = await self.rl.call(call.command, call.keys, call.args)
+                decisions.append(Decision.from_reply(reply, call.command))
+        except REDIS_ERRORS as error:
+            if not is_outage(error):
+                backoff.succeeded()  # Redis answered
+                raise round_.refused(call, error) from error
             backoff.failed(error)
             return round_.unavailable(error, backoff.remaining())
         backoff.succeeded()

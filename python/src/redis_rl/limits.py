@@ -13,7 +13,14 @@ from .config import LimitsConfig
 from .failure import OnError, check_on_error
 from .rates import Rate, parse_rates
 
-__all__ = ["Limit", "LimitRequest", "LimitsArg", "is_limit_name", "resolve_limits"]
+__all__ = [
+    "Limit",
+    "LimitRequest",
+    "LimitsArg",
+    "check_algorithm",
+    "is_limit_name",
+    "resolve_limits",
+]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
@@ -21,6 +28,12 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 def is_limit_name(text: str) -> bool:
     """A configured limit's name ("search") rather than rates ("10/minute")."""
     return _NAME.fullmatch(text.strip()) is not None
+
+
+def check_algorithm(algorithm: Algorithm | None, burst: int | None) -> None:
+    """Checks an algorithm and a burst as the commands do (ValueError), when declared."""
+    if algorithm is not None or burst is not None:
+        hit_arguments(1, 1, 1, algorithm, burst)
 
 
 @dataclass(frozen=True)
@@ -44,9 +57,7 @@ class Limit:
             raise ValueError(f"scope must be a string, not {self.scope!r}")
         if self.on_error is not None:
             check_on_error(self.on_error)
-        if self.algorithm is not None or self.burst is not None:
-            # Validates the algorithm and burst the same way the commands do.
-            hit_arguments(1, 1, 1, self.algorithm, self.burst)
+        check_algorithm(self.algorithm, self.burst)
 
     @classmethod
     def parse(
