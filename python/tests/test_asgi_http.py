@@ -14,7 +14,13 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from redis_rl import AsyncRateLimiter, RateLimitResult
-from redis_rl.asgi import RateLimit, RateLimitExceeded, RateLimitMiddleware, problem_response
+from redis_rl.asgi import (
+    ExemptFunc,
+    RateLimit,
+    RateLimitExceeded,
+    RateLimitMiddleware,
+    problem_response,
+)
 
 import servers
 from conftest import FrozenClock, closed_port, rl_calls, serve_asgi
@@ -217,3 +223,46 @@ def test_middleware_with_an_exact_limit(server: servers.Server, frozen: FrozenCl
         assert http.get("/api/data", headers=key).headers["Retry-After"] == "20"
     keys = server.client().keys("rl:{k1}:*")
     assert len(keys) == 2 and {server.client().type(k) for k in keys} == {b"ratelimit"}
+
+
+def vip(request: Request) -> bool:
+    return request.headers.get("X-VIP") == "1"
+
+
+async def async_vip(request: Request) -> bool:
+    return vip(request)
+
+
+@pytest.mark.parametrize("exempt_when", [vip, async_vip], ids=["plain", "async"])
+def test_exempt_when_plain_or_async(
+    server: servers.Server, frozen: FrozenClock, exempt_when: ExemptFunc
+) -> None:
+    limiter = AsyncRateLimiter(server.url())
+    app = FastAPI()
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=limiter,
+        limits="2/minute",
+        exempt_when=exempt_when,
+    )
+    app.add_exception_handler(RateLimitExceeded, problem_response)
+    route = RateLimit(limiter, "1/minute", exempt_when=exempt_when)
+    # Both kinds of function type-check where they are given.
+    RateLimit(limiter, "1/minute", exempt_when=async_vip)
+    RateLimitMiddleware(app, limiter, "1/minute", exempt_when=vip)
+
+    @app.get("/data", dependencies=[Depends(route)])
+    async def data() -> str:
+        return "ok"
+
+    with serve_asgi(app) as url, httpx.Client(base_url=url) as http:
+        for _ in range(3):
+            exempt = http.get("/data", headers={"X-VIP": "1"})
+            assert exempt.status_code == 200 and "RateLimit" not in exempt.headers
+        assert http.get("/data").status_code == 200
+        refused_by_route = http.get("/data")
+        assert refused_by_route.status_code == 429
+        assert refused_by_route.json()["detail"].startswith("The per-minute quota (1 per 60 s)")
+        refused_by_app = http.get("/data")
+        assert refused_by_app.status_code == 429
+        assert refused_by_app.json()["detail"].startswith("The per-minute quota (2 per 60 s)")

@@ -43,6 +43,10 @@ from .limits import Limit, LimitRequest, LimitsArg, check_algorithm, resolve_lim
 from .result import RateLimitResult
 
 __all__ = [
+    "Cost",
+    "ExemptFunc",
+    "KeyFunc",
+    "PlanFunc",
     "RateLimit",
     "RateLimitExceeded",
     "RateLimitMiddleware",
@@ -53,6 +57,7 @@ __all__ = [
 KeyFunc = Callable[[Request], "str | Awaitable[str]"]
 Cost = int | Callable[[Request], "int | Awaitable[int]"]
 PlanFunc = Callable[[Request], "str | Awaitable[str | None] | None"]
+ExemptFunc = Callable[[Request], "bool | Awaitable[bool]"]
 
 
 def remote_address(request: Request) -> str:
@@ -101,7 +106,7 @@ class _Rule:
         cost: Cost,
         per_method: bool,
         methods: Iterable[str] | None,
-        exempt_when: Callable[[Request], bool] | None,
+        exempt_when: ExemptFunc | None,
         headers: HeaderStyle,
         on_error: OnError | None,
         plan: PlanFunc | None,
@@ -148,10 +153,10 @@ class _Rule:
             self._cache[(scope, plan)] = limits
         return limits
 
-    def applies(self, request: Request) -> bool:
+    async def applies(self, request: Request) -> bool:
         if self.methods is not None and request.method not in self.methods:
             return False
-        return not (self.exempt_when is not None and self.exempt_when(request))
+        return not (self.exempt_when is not None and await _value(self.exempt_when, request))
 
     async def decide(self, request: Request, scope: str) -> RateLimitResult:
         if self.per_method:
@@ -190,7 +195,7 @@ class RateLimitMiddleware:
         per_method: bool = False,
         methods: Iterable[str] | None = None,
         exempt_paths: Iterable[str] = (),
-        exempt_when: Callable[[Request], bool] | None = None,
+        exempt_when: ExemptFunc | None = None,
         headers: HeaderStyle = "ietf",
         on_error: OnError | None = None,
         plan: PlanFunc | None = None,
@@ -221,7 +226,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        if not self.rule.applies(request):
+        if not await self.rule.applies(request):
             await self.app(scope, receive, send)
             return
         name = f"{self.scope}:{scope['path']}" if self.per_path else self.scope
@@ -261,7 +266,7 @@ class RateLimit:
         scope: str | None = None,
         per_method: bool = False,
         methods: Iterable[str] | None = None,
-        exempt_when: Callable[[Request], bool] | None = None,
+        exempt_when: ExemptFunc | None = None,
         headers: HeaderStyle = "ietf",
         on_error: OnError | None = None,
         plan: PlanFunc | None = None,
@@ -285,7 +290,7 @@ class RateLimit:
         )
 
     async def __call__(self, request: Request, response: Response) -> RateLimitResult | None:
-        if not self.rule.applies(request):
+        if not await self.rule.applies(request):
             return None
         route = request.scope.get("route")
         scope = self.scope or getattr(route, "path", None) or request.url.path
