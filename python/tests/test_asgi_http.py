@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from redis_rl import AsyncRateLimiter, RateLimitResult
+from redis_rl import AsyncRateLimiter, HeaderStyle, RateLimitResult
 from redis_rl.asgi import (
     ExemptFunc,
     RateLimit,
@@ -266,3 +266,54 @@ def test_exempt_when_plain_or_async(
         refused_by_app = http.get("/data")
         assert refused_by_app.status_code == 429
         assert refused_by_app.json()["detail"].startswith("The per-minute quota (2 per 60 s)")
+
+
+def layered_app(url: str, headers: HeaderStyle = "ietf") -> FastAPI:
+    """The README's example: the middleware for the whole app, a dependency for one route."""
+    limiter = AsyncRateLimiter(url)
+    app = FastAPI()
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, limits="100/minute", headers=headers)
+    app.add_exception_handler(RateLimitExceeded, problem_response)
+    route = RateLimit(limiter, "2/minute", key_func=api_key, headers=headers)
+
+    @app.get("/api/data", dependencies=[Depends(route)])
+    async def data() -> dict[str, str]:
+        return {"message": "ok"}
+
+    return app
+
+
+def items(response: httpx.Response, field: str) -> list[str]:
+    """The items of a list field, over all its field lines."""
+    return [item.strip() for line in response.headers.get_list(field) for item in line.split(",")]
+
+
+def test_middleware_and_dependency_name_their_policies_apart(
+    server: servers.Server, frozen: FrozenClock
+) -> None:
+    with serve_asgi(layered_app(server.url())) as url, httpx.Client(base_url=url) as http:
+        response = http.get("/api/data")
+        assert response.status_code == 200
+        assert items(response, "RateLimit-Policy") == [
+            '"per-minute";q=2;w=60',
+            '"app-per-minute";q=100;w=60',
+        ]
+        fields = [item.split(";t=")[0] for item in items(response, "RateLimit")]
+        assert fields == ['"per-minute";r=1', '"app-per-minute";r=99']
+        http.get("/api/data")
+        refused = http.get("/api/data")  # by the route's limit, admitted by the app's
+        assert refused.status_code == 429
+        fields = [item.split(";t=")[0] for item in items(refused, "RateLimit")]
+        assert fields == ['"per-minute";r=0', '"app-per-minute";r=97']
+        names = [item.split(";")[0] for item in items(refused, "RateLimit-Policy")]
+        assert len(names) == len(set(names)) == 2
+
+
+def test_layers_with_legacy_fields_send_each_field_once(
+    server: servers.Server, frozen: FrozenClock
+) -> None:
+    app = layered_app(server.url(), headers="legacy")
+    with serve_asgi(app) as url, httpx.Client(base_url=url) as http:
+        response = http.get("/api/data")
+        assert response.headers.get_list("X-RateLimit-Limit") == ["2"]  # the route's
+        assert response.headers.get_list("X-RateLimit-Remaining") == ["1"]

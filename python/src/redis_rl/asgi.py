@@ -33,9 +33,11 @@ from .headers import (
     PROBLEM_CONTENT_TYPE,
     HeaderStyle,
     check_header_style,
+    names_taken,
     problem,
     problem_json,
     rate_limit_headers,
+    renamed_apart,
     status,
 )
 from .limiter import AsyncRateLimiter
@@ -242,7 +244,15 @@ class RateLimitMiddleware:
         async def send_with_fields(message: Message) -> None:
             if message["type"] == "http.response.start" and fields:
                 headers = list(message.get("headers", []))
-                headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in fields.items()]
+                present = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+                ours = self.rule.fields(renamed_apart(result, names_taken(present)))
+                # A legacy field the route's limit sent already is kept: those are no lists.
+                have = {name.lower() for name, _ in present}
+                headers += [
+                    (k.lower().encode(), v.encode("latin-1"))
+                    for k, v in ours.items()
+                    if not (k.lower().startswith("x-ratelimit-") and k.lower() in have)
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 
