@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+import redis_rl.cache
 from redis_rl import AsyncRateLimiter, HeaderStyle, RateLimitResult
 from redis_rl.asgi import (
     ExemptFunc,
@@ -317,3 +318,27 @@ def test_layers_with_legacy_fields_send_each_field_once(
         response = http.get("/api/data")
         assert response.headers.get_list("X-RateLimit-Limit") == ["2"]  # the route's
         assert response.headers.get_list("X-RateLimit-Remaining") == ["1"]
+
+
+def test_paths_and_methods_clients_make_up_do_not_pile_up(
+    server: servers.Server, frozen: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """per_path and per_method make a scope of whatever a client sends: the limits resolved
+    for them are kept in a cache of a bounded size, and the counts stay right."""
+    monkeypatch.setattr(redis_rl.cache, "DEFAULT_SIZE", 16)
+
+    async def home(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/{path:path}", home, methods=["GET", "PURGE"])])
+    limited = RateLimitMiddleware(
+        app, AsyncRateLimiter(server.url()), "2/minute", per_path=True, per_method=True
+    )
+    with serve_asgi(limited) as url, httpx.Client(base_url=url) as http:
+        assert http.get("/kept").status_code == 200
+        for number in range(100):
+            method = "GET" if number % 2 else f"M{number}"
+            http.request(method, f"/made-up/{number}")
+        assert len(limited.rule._cache) <= 16
+        assert [http.get("/kept").status_code for _ in range(2)] == [200, 429]
+        assert http.request("PURGE", "/kept").status_code == 200  # a count of its own

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .cache import BoundedCache
 from .commands import Algorithm
 from .failure import OnError, check_on_error
 from .headers import (
@@ -132,7 +133,7 @@ class _Rule:
         self.algorithm = algorithm
         self.burst = burst
         check_algorithm(algorithm, burst)
-        self._cache: dict[tuple[str, str | None], list[Limit]] = {}
+        self._cache: BoundedCache[tuple[str, str | None], list[Limit]] = BoundedCache()
         # A bad rate or an unknown name fails now, not on every request.
         if limits is not None:
             resolve_limits(limits, limiter.config)
@@ -140,9 +141,9 @@ class _Rule:
             raise ValueError("a plan function needs plans in the limits configuration")
 
     def _resolve(self, scope: str, plan: str | None) -> list[Limit]:
-        limits = self._cache.get((scope, plan))
-        if limits is None:
-            limits = resolve_limits(
+        return self._cache.get(
+            (scope, plan),
+            lambda: resolve_limits(
                 self.limits,
                 self.limiter.config,
                 scope=scope,
@@ -151,9 +152,8 @@ class _Rule:
                 algorithm=self.algorithm,
                 burst=self.burst,
                 on_error=self.on_error,
-            )
-            self._cache[(scope, plan)] = limits
-        return limits
+            ),
+        )
 
     async def applies(self, request: Request) -> bool:
         if self.methods is not None and request.method not in self.methods:

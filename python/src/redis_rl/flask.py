@@ -35,6 +35,7 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
+from .cache import BoundedCache
 from .commands import Algorithm, BackendName, SyncClient
 from .config import LimitsConfig
 from .failure import OnError, check_on_error
@@ -177,7 +178,9 @@ class _State:
     key_func: KeyFunc
     enabled: bool
     defaults: list[_Declared]
-    cache: dict[tuple[int, str, str | None], list[Limit]] = field(default_factory=dict)
+    cache: BoundedCache[tuple[int, str, str | None], list[Limit]] = field(
+        default_factory=BoundedCache
+    )
 
 
 def _setting(name: str, given: Any, app: Flask, default: Any) -> Any:
@@ -394,11 +397,10 @@ class FlaskRateLimiter:
             if item.plan is not None:
                 # Known plans only in the cache key: unknown names fall back to the default.
                 plan = state.limiter.config.plan(item.plan())[0]
-            cache_key = (id(item), scope, plan)
-            limits = state.cache.get(cache_key)
-            if limits is None:
-                limits = item.limits(state.limiter.config, scope, plan)
-                state.cache[cache_key] = limits
+            limits = state.cache.get(
+                (id(item), scope, plan),
+                lambda: item.limits(state.limiter.config, scope, plan),  # noqa: B023 (called at once)
+            )
             identity = (item.key_func or state.key_func)()
             cost = item.cost() if callable(item.cost) else item.cost
             requests += [LimitRequest(limit, identity, cost) for limit in limits]
