@@ -82,6 +82,10 @@ DEFAULT_TIMEOUT = 0.5
 """Seconds a client built from a URL waits to connect, and for each reply."""
 DEFAULT_BACKOFF = 5.0
 """Seconds Redis is skipped after a failure."""
+RETRIED = (redis.ConnectionError,)
+"""What the client made from a URL retries (once, at once): a connection that failed (stale,
+closed by a restart). Never a timeout: the command may have run, and RL.HIT run twice would
+count the request twice."""
 
 
 def _tag(identity: str) -> str:
@@ -318,7 +322,8 @@ class RateLimiter(_Options):
     >>> result.allowed, result.remaining, result.retry_after
 
     `client`: a `redis.Redis` or `RedisCluster`, or a URL (the client made from it waits at
-    most `timeout` seconds to connect and for each reply, and retries once at once).
+    most `timeout` seconds to connect and for each reply, and retries once at once after a
+    connection error, never after a timeout: the command may have run).
     `config`: limits kept in configuration (a LimitsConfig, a mapping or a file path).
     `backend`: "auto" (the module when the server has it, else the Lua script), "module",
     "script" or "function". `on_error`: what a Redis failure decides ("allow", "deny" or
@@ -345,7 +350,7 @@ class RateLimiter(_Options):
                 client,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
-                retry=redis.retry.Retry(NoBackoff(), 1),
+                retry=redis.retry.Retry(NoBackoff(), 1, supported_errors=RETRIED),
             )
         else:
             _warn_if_slow(client)
@@ -468,7 +473,7 @@ class AsyncRateLimiter(_Options):
                 client,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
-                retry=redis.asyncio.retry.Retry(NoBackoff(), 1),
+                retry=redis.asyncio.retry.Retry(NoBackoff(), 1, supported_errors=RETRIED),
             )
         else:
             _warn_if_slow(client)
