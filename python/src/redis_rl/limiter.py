@@ -428,8 +428,8 @@ class RateLimiter(_Options):
         Taken when the block is entered, given back when it is left (also on an exception);
         `lease` is how long it holds unless renewed or released (seconds, a timedelta or a
         duration text). No room: LeaseDenied at once, or after waiting up to `wait` seconds,
-        asking again every `poll` seconds. `id`: the lease's own id (default: the server makes
-        one). `scope` names the count (one per scope and identity). `on_error`: what a Redis
+        asking again every `poll` seconds. `id`: the lease's own id (default: 16 random hex
+        digits made here, so that asking again is the same holder). `scope` names the count (one per scope and identity). `on_error`: what a Redis
         failure decides (default: the limiter's), see `redis_rl.leases`.
         """
         return Lease(
