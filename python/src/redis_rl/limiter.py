@@ -429,8 +429,9 @@ class RateLimiter(_Options):
         `lease` is how long it holds unless renewed or released (seconds, a timedelta or a
         duration text). No room: LeaseDenied at once, or after waiting up to `wait` seconds,
         asking again every `poll` seconds. `id`: the lease's own id (default: 16 random hex
-        digits made here, so that asking again is the same holder). `scope` names the count (one per scope and identity). `on_error`: what a Redis
-        failure decides (default: the limiter's), see `redis_rl.leases`.
+        digits made here, so that asking again is the same holder). `scope` names the count
+        (one per scope and identity). `on_error`: what a Redis failure decides (default: the
+        limiter's), see `redis_rl.leases`.
         """
         return Lease(
             self,
