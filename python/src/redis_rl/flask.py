@@ -36,7 +36,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from .cache import BoundedCache
-from .commands import Algorithm, BackendName, SyncClient
+from .commands import Algorithm, BackendName, LeaseId, SyncClient, Window
 from .config import LimitsConfig
 from .failure import OnError, check_on_error
 from .headers import (
@@ -47,6 +47,7 @@ from .headers import (
     problem_json,
     rate_limit_headers,
 )
+from .leases import DEFAULT_POLL, Lease
 from .limiter import DEFAULT_BACKOFF, DEFAULT_TIMEOUT, RateLimiter
 from .limits import (
     Limit,
@@ -272,6 +273,33 @@ class FlaskRateLimiter:
     def limiter_for(self, app: Flask | None = None) -> RateLimiter:
         """The RateLimiter serving `app` (default: the current app)."""
         return self._state(app or current_app).limiter
+
+    def lease(
+        self,
+        identity: str,
+        limit: int,
+        lease: Window,
+        *,
+        scope: str = "default",
+        cost: int = 1,
+        id: LeaseId | None = None,
+        wait: float = 0,
+        poll: float = DEFAULT_POLL,
+        on_error: OnError | None = None,
+    ) -> Lease:
+        """A concurrency lease on the current app's limiter, for `with` (see
+        RateLimiter.lease): `with limiter.lease("tenant:7", limit=5, lease="30s") as lease:`."""
+        return self.limiter_for().lease(
+            identity,
+            limit,
+            lease,
+            scope=scope,
+            cost=cost,
+            id=id,
+            wait=wait,
+            poll=poll,
+            on_error=on_error,
+        )
 
     @staticmethod
     def _state(app: Flask) -> _State:
