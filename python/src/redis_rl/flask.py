@@ -55,6 +55,7 @@ from .limits import (
     LimitsArg,
     check_algorithm,
     is_limit_name,
+    limit_items,
     resolve_limits,
 )
 from .rates import Rate, parse_rates
@@ -141,13 +142,7 @@ class _Declared:
 def _declare(limits: LimitsArg, **options: Any) -> _Declared:
     """Parses rate strings now (a bad one fails at import, naming it); configured names are
     checked when the app's configuration is known."""
-    raw: list[str | Rate | Limit]
-    if limits is None:
-        raw = []
-    elif isinstance(limits, (str, Rate, Limit)):
-        raw = [limits]
-    else:
-        raw = list(limits)
+    raw = limit_items(limits)
     items: list[str | Rate | Limit] = []
     for item in raw:
         if isinstance(item, str) and not is_limit_name(item):

@@ -19,6 +19,7 @@ __all__ = [
     "LimitsArg",
     "check_algorithm",
     "is_limit_name",
+    "limit_items",
     "resolve_limits",
 ]
 
@@ -83,6 +84,20 @@ class LimitRequest(NamedTuple):
 LimitsArg = str | Rate | Limit | Sequence[str | Rate | Limit] | None
 
 
+def limit_items(limits: LimitsArg) -> list[str | Rate | Limit]:
+    """A declaration's items, one or a list; ValueError for anything else."""
+    if limits is None:
+        return []
+    if isinstance(limits, (str, Rate, Limit)):
+        return [limits]
+    if isinstance(limits, bytes) or not isinstance(limits, Iterable):
+        raise ValueError(
+            f"limits must be rate strings such as '10/minute', names of configured limits, "
+            f"Rate or Limit objects, or a list of them, not {limits!r}"
+        )
+    return list(limits)
+
+
 def resolve_limits(
     limits: LimitsArg,
     config: LimitsConfig,
@@ -107,13 +122,7 @@ def resolve_limits(
     def build(rates: tuple[Rate, ...], default_scope: str) -> Limit:
         return Limit(rates, scope or default_scope, algorithm, burst, on_error)
 
-    items: list[str | Rate | Limit]
-    if limits is None:
-        items = []
-    elif isinstance(limits, (str, Rate, Limit)):
-        items = [limits]
-    else:
-        items = list(limits)
+    items = limit_items(limits)
     resolved: list[Limit] = []
     for item in items:
         if isinstance(item, Limit):
