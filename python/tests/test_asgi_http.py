@@ -13,8 +13,15 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from redis_rl import AsyncRateLimiter, RateLimitResult
-from redis_rl.asgi import RateLimit, RateLimitExceeded, RateLimitMiddleware, problem_response
+import redis_rl.cache
+from redis_rl import AsyncRateLimiter, HeaderStyle, RateLimitResult
+from redis_rl.asgi import (
+    ExemptFunc,
+    RateLimit,
+    RateLimitExceeded,
+    RateLimitMiddleware,
+    problem_response,
+)
 
 import servers
 from conftest import FrozenClock, closed_port, rl_calls, serve_asgi
@@ -217,3 +224,121 @@ def test_middleware_with_an_exact_limit(server: servers.Server, frozen: FrozenCl
         assert http.get("/api/data", headers=key).headers["Retry-After"] == "20"
     keys = server.client().keys("rl:{k1}:*")
     assert len(keys) == 2 and {server.client().type(k) for k in keys} == {b"ratelimit"}
+
+
+def vip(request: Request) -> bool:
+    return request.headers.get("X-VIP") == "1"
+
+
+async def async_vip(request: Request) -> bool:
+    return vip(request)
+
+
+@pytest.mark.parametrize("exempt_when", [vip, async_vip], ids=["plain", "async"])
+def test_exempt_when_plain_or_async(
+    server: servers.Server, frozen: FrozenClock, exempt_when: ExemptFunc
+) -> None:
+    limiter = AsyncRateLimiter(server.url())
+    app = FastAPI()
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=limiter,
+        limits="2/minute",
+        exempt_when=exempt_when,
+    )
+    app.add_exception_handler(RateLimitExceeded, problem_response)
+    route = RateLimit(limiter, "1/minute", exempt_when=exempt_when)
+    # Both kinds of function type-check where they are given.
+    RateLimit(limiter, "1/minute", exempt_when=async_vip)
+    RateLimitMiddleware(app, limiter, "1/minute", exempt_when=vip)
+
+    @app.get("/data", dependencies=[Depends(route)])
+    async def data() -> str:
+        return "ok"
+
+    with serve_asgi(app) as url, httpx.Client(base_url=url) as http:
+        for _ in range(3):
+            exempt = http.get("/data", headers={"X-VIP": "1"})
+            assert exempt.status_code == 200 and "RateLimit" not in exempt.headers
+        assert http.get("/data").status_code == 200
+        refused_by_route = http.get("/data")
+        assert refused_by_route.status_code == 429
+        assert refused_by_route.json()["detail"].startswith("The per-minute quota (1 per 60 s)")
+        refused_by_app = http.get("/data")
+        assert refused_by_app.status_code == 429
+        assert refused_by_app.json()["detail"].startswith("The per-minute quota (2 per 60 s)")
+
+
+def layered_app(url: str, headers: HeaderStyle = "ietf") -> FastAPI:
+    """The README's example: the middleware for the whole app, a dependency for one route."""
+    limiter = AsyncRateLimiter(url)
+    app = FastAPI()
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, limits="100/minute", headers=headers)
+    app.add_exception_handler(RateLimitExceeded, problem_response)
+    route = RateLimit(limiter, "2/minute", key_func=api_key, headers=headers)
+
+    @app.get("/api/data", dependencies=[Depends(route)])
+    async def data() -> dict[str, str]:
+        return {"message": "ok"}
+
+    return app
+
+
+def items(response: httpx.Response, field: str) -> list[str]:
+    """The items of a list field, over all its field lines."""
+    return [item.strip() for line in response.headers.get_list(field) for item in line.split(",")]
+
+
+def test_middleware_and_dependency_name_their_policies_apart(
+    server: servers.Server, frozen: FrozenClock
+) -> None:
+    with serve_asgi(layered_app(server.url())) as url, httpx.Client(base_url=url) as http:
+        response = http.get("/api/data")
+        assert response.status_code == 200
+        assert items(response, "RateLimit-Policy") == [
+            '"per-minute";q=2;w=60',
+            '"app-per-minute";q=100;w=60',
+        ]
+        fields = [item.split(";t=")[0] for item in items(response, "RateLimit")]
+        assert fields == ['"per-minute";r=1', '"app-per-minute";r=99']
+        http.get("/api/data")
+        refused = http.get("/api/data")  # by the route's limit, admitted by the app's
+        assert refused.status_code == 429
+        fields = [item.split(";t=")[0] for item in items(refused, "RateLimit")]
+        assert fields == ['"per-minute";r=0', '"app-per-minute";r=97']
+        names = [item.split(";")[0] for item in items(refused, "RateLimit-Policy")]
+        assert len(names) == len(set(names)) == 2
+
+
+def test_layers_with_legacy_fields_send_each_field_once(
+    server: servers.Server, frozen: FrozenClock
+) -> None:
+    app = layered_app(server.url(), headers="legacy")
+    with serve_asgi(app) as url, httpx.Client(base_url=url) as http:
+        response = http.get("/api/data")
+        assert response.headers.get_list("X-RateLimit-Limit") == ["2"]  # the route's
+        assert response.headers.get_list("X-RateLimit-Remaining") == ["1"]
+
+
+def test_paths_and_methods_clients_make_up_do_not_pile_up(
+    server: servers.Server, frozen: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """per_path and per_method make a scope of whatever a client sends: the limits resolved
+    for them are kept in a cache of a bounded size, and the counts stay right."""
+    monkeypatch.setattr(redis_rl.cache, "DEFAULT_SIZE", 16)
+
+    async def home(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/{path:path}", home, methods=["GET", "PURGE"])])
+    limited = RateLimitMiddleware(
+        app, AsyncRateLimiter(server.url()), "2/minute", per_path=True, per_method=True
+    )
+    with serve_asgi(limited) as url, httpx.Client(base_url=url) as http:
+        assert http.get("/kept").status_code == 200
+        for number in range(100):
+            method = "GET" if number % 2 else f"M{number}"
+            http.request(method, f"/made-up/{number}")
+        assert len(limited.rule._cache) <= 16
+        assert [http.get("/kept").status_code for _ in range(2)] == [200, 429]
+        assert http.request("PURGE", "/kept").status_code == 200  # a count of its own

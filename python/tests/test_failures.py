@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from redis_rl import (
+    RL,
     AsyncRateLimiter,
     Limit,
     LimitRequest,
@@ -105,7 +106,7 @@ def test_a_hanging_redis_costs_one_timeout_per_backoff(
     )
     first = limiter.hit("u", "10/second")
     assert first.allowed and isinstance(first.error, redis.TimeoutError)
-    assert hanging.new_connections() in (1, 2)  # the attempt and its one retry
+    assert hanging.new_connections() == 1  # a timeout is not retried: the command may have run
     for _ in range(20):
         result = limiter.hit("u", "10/second")
         assert result.allowed and result.error is first.error
@@ -166,3 +167,39 @@ def test_async_limiter_waits_on_redis_without_blocking_the_loop(hanging: Hanging
         await limiter.aclose()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_request_that_timed_out_counts_once(server: servers.Server, asynchronous: bool) -> None:
+    """A server busy for longer than the client's timeout (DEBUG SLEEP) still runs the command
+    it was sent once it is done: had the client sent it again after the timeout, the request
+    would count twice."""
+    busy = server.client().connection_pool.get_connection()
+
+    def sleep_server() -> None:
+        busy.send_command("DEBUG", "SLEEP", "1")  # not waiting for the reply: the server sleeps
+
+    # The first request opens the limiter's connection, which the second finds open.
+    if asynchronous:
+
+        async def slow_hit() -> RateLimitResult:
+            limiter = AsyncRateLimiter(server.url(), timeout=0.5, backend="module")
+            assert (await limiter.hit("u", "5/minute")).remaining == 4
+            sleep_server()
+            result = await limiter.hit("u", "5/minute")
+            await limiter.aclose()
+            return result
+
+        slow = asyncio.run(slow_hit())
+    else:
+        limiter = RateLimiter(server.url(), timeout=0.5, backend="module")
+        assert limiter.hit("u", "5/minute").remaining == 4
+        sleep_server()
+        slow = limiter.hit("u", "5/minute")
+    assert isinstance(slow.error, redis.TimeoutError)
+    assert busy.read_response() == b"OK"
+    busy.disconnect()
+    # The first request and the slow one, once: RL.PEEK answers as RL.HIT would, with one
+    # more unit taken (with the slow one counted twice, 1).
+    peek = RL(server.client(socket_timeout=5)).peek("rl:{u}:default:5/60", 5, 60)
+    assert peek.remaining == 2

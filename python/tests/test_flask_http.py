@@ -15,6 +15,7 @@ import redis
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from redis_rl import LeaseDenied
 from redis_rl.flask import FlaskRateLimiter
 
 import servers
@@ -393,3 +394,28 @@ def test_an_exact_limit_over_http(server: servers.Server, frozen: FrozenClock) -
     with serve_wsgi(otp_app(server.url())) as url:
         otp_across_an_hour(url, frozen)
     assert server.client().type("rl:{+15550100}:otp:3/3600") == b"ratelimit"
+
+
+def test_leases_in_a_view(client: redis.Redis, frozen: FrozenClock) -> None:
+    """`limiter.lease(...)` of the extension, as the top-level README shows it: a lease on the
+    current app's limiter (`limiter_for(app)`)."""
+    app = Flask(__name__)
+    limiter = FlaskRateLimiter(app, redis=client)
+
+    @app.post("/report")
+    def report() -> tuple[str, int]:
+        try:
+            with limiter.lease("tenant:7", limit=1, lease="30s") as lease:
+                lease.renew()
+                return lease.key or "", 200
+        except LeaseDenied as denied:
+            return f"busy for {denied.retry_after} s", 409
+
+    with serve_wsgi(app) as url, httpx.Client(base_url=url) as http:
+        done = http.post("/report")
+        assert done.status_code == 200 and done.text == "rl:{tenant:7}:default:leases"
+        with limiter.limiter_for(app).lease("tenant:7", limit=1, lease="30s") as held:
+            assert held.held
+            busy = http.post("/report")
+            assert busy.status_code == 409 and busy.text == "busy for 30.0 s"
+        assert http.post("/report").status_code == 200

@@ -6,6 +6,7 @@ lost, denied at once or after waiting, and what a Redis failure decides."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Iterator
 from typing import cast
@@ -21,6 +22,7 @@ from redis_rl import (
     LeaseLost,
     RateLimiter,
     RateLimiterUnavailable,
+    RateLimitRequestError,
     lease_key_for,
 )
 
@@ -278,9 +280,39 @@ def test_bad_arguments_fail_at_once(server: servers.Server) -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             limiter.lease("job", **options)  # type: ignore[arg-type]
-    # What only the server checks comes back as its error (a Redis error, so on_error decides,
-    # as for rate limits).
-    with pytest.raises(RateLimiterUnavailable) as raised:
-        limiter.lease("job", limit=1, lease="1x", on_error="raise").acquire()
+    # What only the server checks comes back as its error, raised whatever on_error says:
+    # Redis answered, so it is not an outage and starts no back-off.
+    with pytest.raises(RateLimitRequestError, match="RL\\.ACQUIRE") as raised:
+        limiter.lease("job", limit=1, lease="1x", on_error="allow").acquire()
     assert isinstance(raised.value.__cause__, redis.ResponseError)
     assert str(raised.value.__cause__).startswith("lease must be a duration")
+    assert not limiter.backoff.skipping()
+
+
+def test_an_acquire_that_timed_out_is_asked_again_by_the_same_holder(setup: Setup) -> None:
+    """The lease's id is the package's own, sent with every RL.ACQUIRE: one that timed out
+    (the server busy for longer than the client waits) and ran later is the same holder's, so
+    asking again replaces it instead of finding the limit taken, and it can be released."""
+    limiter = setup.limiter(timeout=0.5, backoff=0)
+    lease = limiter.lease("job", limit=1, lease="1m", on_error="allow")
+    assert lease.id is not None and len(lease.id) == 16 and not lease.held  # known at once
+    limiter.hit("warm", "1/second")  # the limiter's connection is open
+    busy = setup.server.client().connection_pool.get_connection()
+    busy.send_command("DEBUG", "SLEEP", "1")  # not waiting for the reply: the server sleeps
+    lease.acquire()
+    assert not lease.held and isinstance(lease.error, redis.TimeoutError)
+    assert busy.read_response() == b"OK"
+    busy.disconnect()
+    assert setup.held("job") == 1  # the RL.ACQUIRE ran when the server woke up: it holds
+    lease.acquire()
+    assert lease.held and setup.held("job") == 1
+    assert lease.release() and setup.held("job") == 0
+
+
+def test_denied_names_the_leases_when_redis_failed_before_the_key_was_known() -> None:
+    limiter = RateLimiter(f"redis://127.0.0.1:{closed_port()}/0", on_error="deny")
+    with pytest.raises(
+        LeaseDenied,
+        match=re.escape("no lease on the leases of 'tenant:7' (scope 'jobs'): Redis cannot"),
+    ):
+        limiter.lease("tenant:7", limit=1, lease="1m", scope="jobs").acquire()

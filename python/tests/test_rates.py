@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from redis_rl import Rate, parse_rates
+from redis_rl import Limit, LimitsConfig, Rate, parse_rates
+from redis_rl.limits import resolve_limits
 
 
 @pytest.mark.parametrize(
@@ -50,6 +51,10 @@ def test_accepts_the_limits_notation(text: str, expected: list[tuple[int, int]])
         ("10/second;", ["empty rate limit in '10/second;'"]),
         ("", ["empty rate limit"]),
         ("10/ms", ["unknown time unit 'ms'"]),
+        ("\u0661\u0660/minute", ["invalid rate limit", "expected"]),  # Arabic-Indic 10
+        ("10/\u0665 minutes", ["invalid rate limit"]),  # Arabic-Indic 5
+        ("10/\uff15 minutes", ["invalid rate limit"]),  # fullwidth 5
+        ("10\u2003/minute", ["invalid rate limit"]),  # an em space
     ],
 )
 def test_refuses_with_the_bad_part_named(text: str, names: list[str]) -> None:
@@ -77,3 +82,21 @@ def test_names_and_text() -> None:
         Rate(1, 1, "week")
     with pytest.raises(ValueError, match="count must be a whole number"):
         Rate(True, 1, "second")
+
+
+@pytest.mark.parametrize("value", [10, None, 1.5, b"10/minute"])
+def test_what_is_not_rates_is_named(value: object) -> None:
+    with pytest.raises(ValueError, match="rate limits must be"):
+        parse_rates(value)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="rate limits must be"):
+        Limit.parse(value)  # type: ignore[arg-type]
+
+
+def test_declarations_that_are_not_limits_are_named() -> None:
+    from redis_rl.flask import FlaskRateLimiter
+
+    for value in (10, 1.5, b"10/minute"):
+        with pytest.raises(ValueError, match=f"limits must be rate strings .*, not {value!r}"):
+            FlaskRateLimiter().limit(value)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=f"limits must be rate strings .*, not {value!r}"):
+            resolve_limits(value, LimitsConfig())  # type: ignore[arg-type]

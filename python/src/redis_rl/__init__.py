@@ -6,7 +6,7 @@ allowed): typed commands (`RL`, `AsyncRL`), a framework-free limiter (`RateLimit
 from .commands import RL, Algorithm, AsyncRL, BackendName, KeyLimit, LeaseId
 from .config import LimitsConfig
 from .decision import Acquired, Decision
-from .failure import OnError, RateLimiterUnavailable
+from .failure import OnError, RateLimiterUnavailable, RateLimitRequestError
 from .headers import HeaderStyle
 from .leases import AsyncLease, Lease, LeaseDenied, LeaseLost
 from .limiter import AsyncRateLimiter, RateLimiter, key_for, lease_key_for
@@ -37,6 +37,7 @@ __all__ = [
     "OnError",
     "Policy",
     "Rate",
+    "RateLimitRequestError",
     "RateLimitResult",
     "RateLimiter",
     "RateLimiterUnavailable",

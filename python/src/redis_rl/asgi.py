@@ -27,22 +27,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .cache import BoundedCache
 from .commands import Algorithm
 from .failure import OnError, check_on_error
 from .headers import (
     PROBLEM_CONTENT_TYPE,
     HeaderStyle,
     check_header_style,
+    names_taken,
     problem,
     problem_json,
     rate_limit_headers,
+    renamed_apart,
     status,
 )
 from .limiter import AsyncRateLimiter
-from .limits import Limit, LimitRequest, LimitsArg, resolve_limits
+from .limits import Limit, LimitRequest, LimitsArg, check_algorithm, resolve_limits
 from .result import RateLimitResult
 
 __all__ = [
+    "Cost",
+    "ExemptFunc",
+    "KeyFunc",
+    "PlanFunc",
     "RateLimit",
     "RateLimitExceeded",
     "RateLimitMiddleware",
@@ -53,6 +60,7 @@ __all__ = [
 KeyFunc = Callable[[Request], "str | Awaitable[str]"]
 Cost = int | Callable[[Request], "int | Awaitable[int]"]
 PlanFunc = Callable[[Request], "str | Awaitable[str | None] | None"]
+ExemptFunc = Callable[[Request], "bool | Awaitable[bool]"]
 
 
 def remote_address(request: Request) -> str:
@@ -101,7 +109,7 @@ class _Rule:
         cost: Cost,
         per_method: bool,
         methods: Iterable[str] | None,
-        exempt_when: Callable[[Request], bool] | None,
+        exempt_when: ExemptFunc | None,
         headers: HeaderStyle,
         on_error: OnError | None,
         plan: PlanFunc | None,
@@ -124,7 +132,8 @@ class _Rule:
         self.plan = plan
         self.algorithm = algorithm
         self.burst = burst
-        self._cache: dict[tuple[str, str | None], list[Limit]] = {}
+        check_algorithm(algorithm, burst)
+        self._cache: BoundedCache[tuple[str, str | None], list[Limit]] = BoundedCache()
         # A bad rate or an unknown name fails now, not on every request.
         if limits is not None:
             resolve_limits(limits, limiter.config)
@@ -132,9 +141,9 @@ class _Rule:
             raise ValueError("a plan function needs plans in the limits configuration")
 
     def _resolve(self, scope: str, plan: str | None) -> list[Limit]:
-        limits = self._cache.get((scope, plan))
-        if limits is None:
-            limits = resolve_limits(
+        return self._cache.get(
+            (scope, plan),
+            lambda: resolve_limits(
                 self.limits,
                 self.limiter.config,
                 scope=scope,
@@ -143,14 +152,13 @@ class _Rule:
                 algorithm=self.algorithm,
                 burst=self.burst,
                 on_error=self.on_error,
-            )
-            self._cache[(scope, plan)] = limits
-        return limits
+            ),
+        )
 
-    def applies(self, request: Request) -> bool:
+    async def applies(self, request: Request) -> bool:
         if self.methods is not None and request.method not in self.methods:
             return False
-        return not (self.exempt_when is not None and self.exempt_when(request))
+        return not (self.exempt_when is not None and await _value(self.exempt_when, request))
 
     async def decide(self, request: Request, scope: str) -> RateLimitResult:
         if self.per_method:
@@ -189,7 +197,7 @@ class RateLimitMiddleware:
         per_method: bool = False,
         methods: Iterable[str] | None = None,
         exempt_paths: Iterable[str] = (),
-        exempt_when: Callable[[Request], bool] | None = None,
+        exempt_when: ExemptFunc | None = None,
         headers: HeaderStyle = "ietf",
         on_error: OnError | None = None,
         plan: PlanFunc | None = None,
@@ -220,7 +228,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        if not self.rule.applies(request):
+        if not await self.rule.applies(request):
             await self.app(scope, receive, send)
             return
         name = f"{self.scope}:{scope['path']}" if self.per_path else self.scope
@@ -236,7 +244,15 @@ class RateLimitMiddleware:
         async def send_with_fields(message: Message) -> None:
             if message["type"] == "http.response.start" and fields:
                 headers = list(message.get("headers", []))
-                headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in fields.items()]
+                present = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+                ours = self.rule.fields(renamed_apart(result, names_taken(present)))
+                # A legacy field the route's limit sent already is kept: those are no lists.
+                have = {name.lower() for name, _ in present}
+                headers += [
+                    (k.lower().encode(), v.encode("latin-1"))
+                    for k, v in ours.items()
+                    if not (k.lower().startswith("x-ratelimit-") and k.lower() in have)
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -260,7 +276,7 @@ class RateLimit:
         scope: str | None = None,
         per_method: bool = False,
         methods: Iterable[str] | None = None,
-        exempt_when: Callable[[Request], bool] | None = None,
+        exempt_when: ExemptFunc | None = None,
         headers: HeaderStyle = "ietf",
         on_error: OnError | None = None,
         plan: PlanFunc | None = None,
@@ -284,7 +300,7 @@ class RateLimit:
         )
 
     async def __call__(self, request: Request, response: Response) -> RateLimitResult | None:
-        if not self.rule.applies(request):
+        if not await self.rule.applies(request):
             return None
         route = request.scope.get("route")
         scope = self.scope or getattr(route, "path", None) or request.url.path

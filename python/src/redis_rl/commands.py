@@ -58,6 +58,8 @@ SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 
 MAX_INT = 2**63 - 1
+BUCKETS = frozenset({"token", "leaky", "gcra"})
+"""The algorithms that take a BURST."""
 MAX_MHIT_KEYS = 64
 # The most a lease limit may be: rl.lease-max-held at its highest (the server checks its own).
 MAX_LEASE_LIMIT = 1_000_000
@@ -153,6 +155,11 @@ def _options(algo: Algorithm | None, burst: int | None) -> list[EncodableT]:
         if algo.lower() not in get_args(Algorithm):
             raise ValueError(f"algo must be one of {', '.join(get_args(Algorithm))}, not {algo!r}")
         options += ["ALGO", algo.upper()]
+    if burst is not None and algo is not None and algo.lower() not in BUCKETS:
+        # The module's rule; without ALGO the server's default algorithm decides.
+        raise ValueError(
+            f"burst applies to the token, leaky and gcra algorithms only, not {algo!r}"
+        )
     if burst is not None:
         options += ["BURST", _whole("burst", burst)]
     return options

@@ -5,6 +5,14 @@ After a failure, Redis is not asked again for `period` seconds; requests meanwhi
 decided by `on_error` at once. The failure is logged once per back-off, with its reason.
 The first request after the period asks Redis again: success ends the outage (logged),
 another failure starts a new back-off (logged again).
+
+Only errors that say Redis cannot answer now are failures (`is_outage`): the connection
+(refused, reset, timed out), and the server's replies that it is not serving (LOADING, BUSY,
+READONLY after a failover, OOM, MISCONF, NOREPLICAS, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, and
+"unknown command" from a server that lacks the module a forced backend needs). Any
+other error reply is about the request itself (a limit the server refuses, a key of another
+type): it is raised as `RateLimitRequestError`, and neither starts the back-off nor affects
+other limits.
 """
 
 from __future__ import annotations
@@ -12,10 +20,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal, get_args
 
-__all__ = ["Backoff", "OnError", "RateLimiterUnavailable", "check_on_error"]
+import redis
+from redis.exceptions import (
+    ClusterError,
+    InvalidResponse,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
+
+__all__ = [
+    "Backoff",
+    "OnError",
+    "RateLimitRequestError",
+    "RateLimiterUnavailable",
+    "check_on_error",
+    "is_outage",
+]
 
 log = logging.getLogger("redis_rl")
 
@@ -31,6 +56,58 @@ class RateLimiterUnavailable(Exception):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RateLimitRequestError(redis.ResponseError):
+    """The server refused the command of a limit (or a lease) for a reason of its own: the
+    limit's arguments (an ALGO LOG limit above `rl.log-max-entries`, a limit above 2^53 on the
+    script fallback), or its key holding a value of another type (WRONGTYPE). Redis is up:
+    this is raised to the caller, and neither starts the back-off nor decides by `on_error`.
+
+    `command` is the command refused, `keys` its keys, `limits` what they stand for, and
+    `__cause__` the server's error (its text is in the message).
+    """
+
+    def __init__(
+        self, command: str, keys: Sequence[str], limits: Sequence[str], error: BaseException
+    ) -> None:
+        described = ", ".join(
+            f"{limit} ({key})" if limit else key for key, limit in zip(keys, limits, strict=True)
+        )
+        super().__init__(f"the server refused {command} for {described}: {error}")
+        self.command = command
+        self.keys = tuple(keys)
+        self.limits = tuple(limits)
+
+
+# Replies by which the server says it cannot serve now, whatever the request: redis-py turns
+# some into classes (below), the others stay a ResponseError starting with their code.
+_OUTAGE_CODES = frozenset(
+    {"BUSY", "LOADING", "MASTERDOWN", "MISCONF", "NOREPLICAS", "OOM", "READONLY", "TRYAGAIN"}
+)
+_OUTAGE_CLASSES = (
+    redis.ConnectionError,  # refused, reset, LOADING (BusyLoadingError), too many clients
+    redis.TimeoutError,
+    InvalidResponse,  # the connection carried something that is not RESP
+    OutOfMemoryError,
+    ReadOnlyError,  # a replica after a failover
+    ClusterError,  # CLUSTERDOWN, MASTERDOWN, redirections that never end
+    TryAgainError,
+    RedisClusterException,  # no node for the slot
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` means Redis cannot answer now (an outage for on_error and the
+    back-off), rather than an answer about the request itself."""
+    if isinstance(error, _OUTAGE_CLASSES):
+        return True
+    if isinstance(error, redis.ResponseError):
+        text = str(error)
+        # "unknown command": a server without the module (a replica or a restart without
+        # loadmodule) cannot decide any limit, whatever the request.
+        return text.split(" ", 1)[0] in _OUTAGE_CODES or text.startswith("unknown command")
+    return False
 
 
 def check_on_error(value: str) -> OnError:

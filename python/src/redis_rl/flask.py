@@ -35,7 +35,8 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
-from .commands import Algorithm, BackendName, SyncClient
+from .cache import BoundedCache
+from .commands import Algorithm, BackendName, LeaseId, SyncClient, Window
 from .config import LimitsConfig
 from .failure import OnError, check_on_error
 from .headers import (
@@ -46,8 +47,17 @@ from .headers import (
     problem_json,
     rate_limit_headers,
 )
+from .leases import DEFAULT_POLL, Lease
 from .limiter import DEFAULT_BACKOFF, DEFAULT_TIMEOUT, RateLimiter
-from .limits import Limit, LimitRequest, LimitsArg, is_limit_name, resolve_limits
+from .limits import (
+    Limit,
+    LimitRequest,
+    LimitsArg,
+    check_algorithm,
+    is_limit_name,
+    limit_items,
+    resolve_limits,
+)
 from .rates import Rate, parse_rates
 from .result import RateLimitResult
 
@@ -132,13 +142,7 @@ class _Declared:
 def _declare(limits: LimitsArg, **options: Any) -> _Declared:
     """Parses rate strings now (a bad one fails at import, naming it); configured names are
     checked when the app's configuration is known."""
-    raw: list[str | Rate | Limit]
-    if limits is None:
-        raw = []
-    elif isinstance(limits, (str, Rate, Limit)):
-        raw = [limits]
-    else:
-        raw = list(limits)
+    raw = limit_items(limits)
     items: list[str | Rate | Limit] = []
     for item in raw:
         if isinstance(item, str) and not is_limit_name(item):
@@ -154,6 +158,7 @@ def _declare(limits: LimitsArg, **options: Any) -> _Declared:
         raise ValueError(f"cost must be an integer of at least 0 or a callable, not {cost!r}")
     if options.get("on_error") is not None:
         check_on_error(options["on_error"])
+    check_algorithm(options.get("algorithm"), options.get("burst"))
     methods = options.pop("methods", None)
     if methods is not None:
         methods = frozenset(m.upper() for m in methods)
@@ -169,7 +174,9 @@ class _State:
     key_func: KeyFunc
     enabled: bool
     defaults: list[_Declared]
-    cache: dict[tuple[int, str, str | None], list[Limit]] = field(default_factory=dict)
+    cache: BoundedCache[tuple[int, str, str | None], list[Limit]] = field(
+        default_factory=BoundedCache
+    )
 
 
 def _setting(name: str, given: Any, app: Flask, default: Any) -> Any:
@@ -261,6 +268,33 @@ class FlaskRateLimiter:
     def limiter_for(self, app: Flask | None = None) -> RateLimiter:
         """The RateLimiter serving `app` (default: the current app)."""
         return self._state(app or current_app).limiter
+
+    def lease(
+        self,
+        identity: str,
+        limit: int,
+        lease: Window,
+        *,
+        scope: str = "default",
+        cost: int = 1,
+        id: LeaseId | None = None,
+        wait: float = 0,
+        poll: float = DEFAULT_POLL,
+        on_error: OnError | None = None,
+    ) -> Lease:
+        """A concurrency lease on the current app's limiter, for `with` (see
+        RateLimiter.lease): `with limiter.lease("tenant:7", limit=5, lease="30s") as lease:`."""
+        return self.limiter_for().lease(
+            identity,
+            limit,
+            lease,
+            scope=scope,
+            cost=cost,
+            id=id,
+            wait=wait,
+            poll=poll,
+            on_error=on_error,
+        )
 
     @staticmethod
     def _state(app: Flask) -> _State:
@@ -386,11 +420,10 @@ class FlaskRateLimiter:
             if item.plan is not None:
                 # Known plans only in the cache key: unknown names fall back to the default.
                 plan = state.limiter.config.plan(item.plan())[0]
-            cache_key = (id(item), scope, plan)
-            limits = state.cache.get(cache_key)
-            if limits is None:
-                limits = item.limits(state.limiter.config, scope, plan)
-                state.cache[cache_key] = limits
+            limits = state.cache.get(
+                (id(item), scope, plan),
+                lambda: item.limits(state.limiter.config, scope, plan),  # noqa: B023 (called at once)
+            )
             identity = (item.key_func or state.key_func)()
             cost = item.cost() if callable(item.cost) else item.cost
             requests += [LimitRequest(limit, identity, cost) for limit in limits]

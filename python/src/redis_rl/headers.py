@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any, Literal, get_args
 
 from .result import RateLimitResult
@@ -26,8 +29,10 @@ __all__ = [
     "HeaderStyle",
     "check_header_style",
     "denial_headers",
+    "names_taken",
     "problem",
     "rate_limit_headers",
+    "renamed_apart",
 ]
 
 HeaderStyle = Literal["ietf", "legacy", "both", "none"]
@@ -70,6 +75,46 @@ def retry_after_header(result: RateLimitResult) -> int | None:
     if result.decision.retry_after_ms is None:
         return None
     return max(1, seconds_up(result.decision.retry_after_ms))
+
+
+# The name of each item of a RateLimit-Policy or RateLimit value: a String at the start of
+# the value or after a comma (inside a String, a comma or an escaped quote is no boundary).
+_ITEM_NAME = re.compile(r'(?:^|,)\s*("(?:[^"\\]|\\.)*")')
+_POLICY_FIELDS = ("ratelimit-policy", "ratelimit")
+
+
+def names_taken(headers: Iterable[tuple[str, str]]) -> set[str]:
+    """The policy names (as sent, quoted) that RateLimit-Policy and RateLimit fields among
+    `headers` already use."""
+    taken: set[str] = set()
+    for name, value in headers:
+        if name.lower() in _POLICY_FIELDS:
+            taken.update(match[1] for match in _ITEM_NAME.finditer(value))
+    return taken
+
+
+def renamed_apart(result: RateLimitResult, taken: set[str]) -> RateLimitResult:
+    """`result` with its policies renamed where their names are `taken` (by another layer's
+    fields on the same response: a middleware over a route's limit), so that the fields of
+    both are lists of distinct items: the scope in front ("app-per-minute"), then a number
+    if that is taken too."""
+    if not any(sf_string(p.name) in taken for p in result.policies):
+        return result
+    used = set(taken) | {sf_string(p.name) for p in result.policies}
+    policies = []
+    for policy in result.policies:
+        if sf_string(policy.name) in taken:
+            base = f"{policy.scope}-{policy.name}"
+            name, number = base, 2
+            while sf_string(name) in used:
+                name, number = f"{base}-{number}", number + 1
+            used.add(sf_string(name))
+            policy = policy._replace(name=name)
+        policies.append(policy)
+    deciding = None
+    if result.policy is not None:
+        deciding = policies[result.policies.index(result.policy)]
+    return replace(result, policies=tuple(policies), policy=deciding)
 
 
 def rate_limit_headers(result: RateLimitResult, style: HeaderStyle) -> list[tuple[str, str]]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,13 @@ from redis.typing import EncodableT
 
 from .commands import LeaseId, Window, acquire_arguments, lease_id_argument, window_argument
 from .decision import Acquired
-from .failure import OnError, RateLimiterUnavailable, check_on_error
+from .failure import (
+    OnError,
+    RateLimiterUnavailable,
+    RateLimitRequestError,
+    check_on_error,
+    is_outage,
+)
 
 if TYPE_CHECKING:
     from .limiter import AsyncRateLimiter, RateLimiter
@@ -63,19 +70,30 @@ class LeaseDenied(Exception):
     """
 
     def __init__(
-        self, key: str | None, acquired: Acquired | None, error: BaseException | None = None
+        self,
+        key: str | None,
+        acquired: Acquired | None,
+        error: BaseException | None = None,
+        *,
+        identity: str | None = None,
+        scope: str | None = None,
     ) -> None:
         self.key = key
+        """The leases' key; None when Redis failed before the backend, which names it, was
+        known (`identity` and `scope` say whose leases)."""
+        self.identity = identity
+        self.scope = scope
         self.acquired = acquired
         self.error = error
         self.retry_after = None if acquired is None else acquired.retry_after
+        where = key if key is not None else f"the leases of {identity!r} (scope {scope!r})"
         if acquired is None:
-            message = f"no lease on {key}: Redis cannot decide ({type(error).__name__}: {error})"
+            message = f"no lease on {where}: Redis cannot decide ({type(error).__name__}: {error})"
         elif acquired.retry_after is None:
-            message = f"no lease on {key}: the cost exceeds the limit of {acquired.limit}"
+            message = f"no lease on {where}: the cost exceeds the limit of {acquired.limit}"
         else:
             message = (
-                f"no lease on {key}: {acquired.limit} units held; one expires in "
+                f"no lease on {where}: {acquired.limit} units held; one expires in "
                 f"{acquired.retry_after:.3f} s"
             )
         super().__init__(message)
@@ -122,11 +140,17 @@ class _LeaseBase:
         self.wait = float(wait)
         self.poll = float(poll)
         self.on_error: OnError = check_on_error(on_error)
-        self._args: list[EncodableT] = acquire_arguments(limit, lease, cost, id)
+        # The lease's id is always ours, never one the server makes: an RL.ACQUIRE that timed
+        # out may still run, and asked again (waiting, or acquire() after on_error="allow")
+        # it is the same holder, whose lease is replaced, not added; and it can be released.
+        lease_id = secrets.token_hex(8) if id is None else id
+        self._args: list[EncodableT] = acquire_arguments(limit, lease, cost, lease_id)
         self.key: str | None = None
         """The key, once asked for (it depends on the backend)."""
-        self.id: str | None = None
-        """The lease's id while held."""
+        self.id: str = (
+            lease_id.decode("utf-8", "surrogateescape") if isinstance(lease_id, bytes) else lease_id
+        )
+        """The lease's id: the one given, or 16 hex digits made here."""
         self.acquired: Acquired | None = None
         """The server's last answer to RL.ACQUIRE."""
         self.error: BaseException | None = None
@@ -141,7 +165,7 @@ class _LeaseBase:
     def _granted(self, acquired: Acquired) -> bool:
         self.acquired = acquired
         if acquired.allowed:
-            self._held, self.id, self.error = True, acquired.id, None
+            self._held, self.error = True, None
         return acquired.allowed
 
     def _pause(self, acquired: Acquired, deadline: float) -> float | None:
@@ -160,7 +184,9 @@ class _LeaseBase:
                 retry_in,
             ) from error
         if self.on_error == "deny":
-            raise LeaseDenied(self.key, None, error) from error
+            raise LeaseDenied(
+                self.key, None, error, identity=self.identity, scope=self.scope
+            ) from error
         self.error = error
 
     def _before_renew(self) -> bool:
@@ -172,10 +198,14 @@ class _LeaseBase:
         raise RuntimeError("renew() needs a held lease: this one was not taken or was released")
 
     def _lost(self) -> LeaseLost:
-        assert self.key is not None and self.id is not None
+        assert self.key is not None
         lost = LeaseLost(self.key, self.id)
         self._held = False
         return lost
+
+    def _refused(self, command: str, error: BaseException) -> RateLimitRequestError:
+        key = self.key or f"the leases of {self.identity!r} (scope {self.scope!r})"
+        return RateLimitRequestError(command, [key], [f"lease limit {self.limit}"], error)
 
     def _release_failed(self, error: BaseException) -> None:
         log.warning(
@@ -212,7 +242,7 @@ class Lease(_LeaseBase):
                 return self
             pause = self._pause(acquired, deadline)
             if pause is None:
-                raise LeaseDenied(self.key, acquired)
+                raise LeaseDenied(self.key, acquired, identity=self.identity, scope=self.scope)
             time.sleep(pause)
 
     def _ask(self) -> Acquired | None:
@@ -224,7 +254,10 @@ class Lease(_LeaseBase):
         try:
             self.key = limiter.lease_key(self.identity, self.scope)
             reply = limiter.rl.call("RL.ACQUIRE", [self.key], self._args)
-        except limiter.failures as error:
+        except limiter.errors as error:
+            if not is_outage(error):
+                backoff.succeeded()  # Redis answered
+                raise self._refused("RL.ACQUIRE", error) from error
             backoff.failed(error)
             self._unavailable(error, backoff.remaining())
             return None
@@ -236,12 +269,14 @@ class Lease(_LeaseBase):
         Raises LeaseLost when the lease had expired or was released meanwhile."""
         if not self._before_renew():
             return
-        assert self.key is not None and self.id is not None
+        assert self.key is not None
         duration = window_argument(self.lease if lease is None else lease, "lease")
         limiter = self._limiter
         try:
             held = limiter.rl.call("RL.RENEW", [self.key], [lease_id_argument(self.id), duration])
-        except limiter.failures as error:
+        except limiter.errors as error:
+            if not is_outage(error):
+                raise self._refused("RL.RENEW", error) from error
             if self.on_error != "allow":
                 raise RateLimiterUnavailable(
                     f"the lease could not be renewed ({type(error).__name__}: {error})", 0.0
@@ -258,7 +293,7 @@ class Lease(_LeaseBase):
         if not self._held:
             return False
         self._held = False
-        assert self.key is not None and self.id is not None
+        assert self.key is not None
         return bool(self._limiter.rl.call("RL.RELEASE", [self.key], [lease_id_argument(self.id)]))
 
     def __enter__(self) -> Lease:
@@ -272,7 +307,9 @@ class Lease(_LeaseBase):
     ) -> None:
         try:
             self.release()
-        except self._limiter.failures as error:
+        except self._limiter.errors as error:
+            if not is_outage(error):
+                raise self._refused("RL.RELEASE", error) from error
             self._release_failed(error)
 
 
@@ -297,7 +334,7 @@ class AsyncLease(_LeaseBase):
                 return self
             pause = self._pause(acquired, deadline)
             if pause is None:
-                raise LeaseDenied(self.key, acquired)
+                raise LeaseDenied(self.key, acquired, identity=self.identity, scope=self.scope)
             await asyncio.sleep(pause)
 
     async def _ask(self) -> Acquired | None:
@@ -309,7 +346,10 @@ class AsyncLease(_LeaseBase):
         try:
             self.key = await limiter.lease_key(self.identity, self.scope)
             reply = await limiter.rl.call("RL.ACQUIRE", [self.key], self._args)
-        except limiter.failures as error:
+        except limiter.errors as error:
+            if not is_outage(error):
+                backoff.succeeded()  # Redis answered
+                raise self._refused("RL.ACQUIRE", error) from error
             backoff.failed(error)
             self._unavailable(error, backoff.remaining())
             return None
@@ -320,13 +360,15 @@ class AsyncLease(_LeaseBase):
         """See Lease.renew."""
         if not self._before_renew():
             return
-        assert self.key is not None and self.id is not None
+        assert self.key is not None
         duration = window_argument(self.lease if lease is None else lease, "lease")
         limiter = self._limiter
         try:
             args: list[EncodableT] = [lease_id_argument(self.id), duration]
             held = await limiter.rl.call("RL.RENEW", [self.key], args)
-        except limiter.failures as error:
+        except limiter.errors as error:
+            if not is_outage(error):
+                raise self._refused("RL.RENEW", error) from error
             if self.on_error != "allow":
                 raise RateLimiterUnavailable(
                     f"the lease could not be renewed ({type(error).__name__}: {error})", 0.0
@@ -343,7 +385,7 @@ class AsyncLease(_LeaseBase):
         if not self._held:
             return False
         self._held = False
-        assert self.key is not None and self.id is not None
+        assert self.key is not None
         args = [lease_id_argument(self.id)]
         return bool(await self._limiter.rl.call("RL.RELEASE", [self.key], args))
 
@@ -358,5 +400,7 @@ class AsyncLease(_LeaseBase):
     ) -> None:
         try:
             await self.release()
-        except self._limiter.failures as error:
+        except self._limiter.errors as error:
+            if not is_outage(error):
+                raise self._refused("RL.RELEASE", error) from error
             self._release_failed(error)

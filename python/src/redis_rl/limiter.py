@@ -50,14 +50,22 @@ from .commands import (
 )
 from .config import LimitsConfig
 from .decision import Decision
-from .failure import Backoff, OnError, RateLimiterUnavailable, check_on_error
+from .failure import (
+    Backoff,
+    OnError,
+    RateLimiterUnavailable,
+    RateLimitRequestError,
+    check_on_error,
+    is_outage,
+)
 from .leases import DEFAULT_POLL, AsyncLease, Lease
 from .limits import Limit, LimitRequest, LimitsArg, resolve_limits
 from .rates import Rate
 from .result import Policy, RateLimitResult
 
-# What Redis (or the way to it) failing looks like; anything else is a bug and propagates.
-REDIS_FAILURES = (redis.RedisError, RedisClusterException)
+# What Redis (or the way to it) can raise: `is_outage` tells the failures (on_error and the
+# back-off) from the errors about the request itself (raised as RateLimitRequestError).
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -74,6 +82,10 @@ DEFAULT_TIMEOUT = 0.5
 """Seconds a client built from a URL waits to connect, and for each reply."""
 DEFAULT_BACKOFF = 5.0
 """Seconds Redis is skipped after a failure."""
+RETRIED = (redis.ConnectionError,)
+"""What the client made from a URL retries (once, at once): a connection that failed (stale,
+closed by a restart). Never a timeout: the command may have run, and RL.HIT run twice would
+count the request twice."""
 
 
 def _tag(identity: str) -> str:
@@ -166,6 +178,17 @@ class _Round:
         allowed = all(d.allowed for d, _ in pairs)
         return RateLimitResult(allowed, tuple(self.policies), decision, check.policy, check.rate)
 
+    def refused(self, call: _Call | None, error: BaseException) -> RateLimitRequestError:
+        """The server's error about the request itself, naming the limits of `call` (None:
+        the error came before any limit was sent, while finding the backend)."""
+        if call is None:
+            return RateLimitRequestError("the limits", ["(no key yet)"], [""], error)
+        described = [
+            str(c.rate) + (f", algorithm {c.limit.algorithm}" if c.limit.algorithm else "")
+            for c in call.checks
+        ]
+        return RateLimitRequestError(call.command, [c.key for c in call.checks], described, error)
+
     def unavailable(self, error: BaseException, retry_in: float) -> RateLimitResult:
         """Redis cannot decide: the limits' on_error does (any "raise" raises, else any
         "deny" refuses, else the request is admitted)."""
@@ -252,8 +275,8 @@ def _warn_if_slow(client: Any) -> None:
 class _Options:
     """The settings both limiters share."""
 
-    failures = REDIS_FAILURES
-    """What Redis (or the way to it) failing looks like."""
+    errors = REDIS_ERRORS
+    """What Redis (or the way to it) can raise; `is_outage` tells which are failures."""
 
     def __init__(
         self,
@@ -299,7 +322,8 @@ class RateLimiter(_Options):
     >>> result.allowed, result.remaining, result.retry_after
 
     `client`: a `redis.Redis` or `RedisCluster`, or a URL (the client made from it waits at
-    most `timeout` seconds to connect and for each reply, and retries once at once).
+    most `timeout` seconds to connect and for each reply, and retries once at once after a
+    connection error, never after a timeout: the command may have run).
     `config`: limits kept in configuration (a LimitsConfig, a mapping or a file path).
     `backend`: "auto" (the module when the server has it, else the Lua script), "module",
     "script" or "function". `on_error`: what a Redis failure decides ("allow", "deny" or
@@ -326,7 +350,7 @@ class RateLimiter(_Options):
                 client,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
-                retry=redis.retry.Retry(NoBackoff(), 1),
+                retry=redis.retry.Retry(NoBackoff(), 1, supported_errors=RETRIED),
             )
         else:
             _warn_if_slow(client)
@@ -362,13 +386,17 @@ class RateLimiter(_Options):
         backoff = self.backoff
         if backoff.skipping() and backoff.last_error is not None:
             return round_.unavailable(backoff.last_error, backoff.remaining())
+        call: _Call | None = None
+        decisions: list[Decision] = []
         try:
             calls = round_.calls(self.prefix(self.rl.backend), self._cluster)
-            decisions = [
-                Decision.from_reply(self.rl.call(c.command, c.keys, c.args), c.command)
-                for c in calls
-            ]
-        except REDIS_FAILURES as error:
+            for call in calls:
+                reply = self.rl.call(call.command, call.keys, call.args)
+                decisions.append(Decision.from_reply(reply, call.command))
+        except REDIS_ERRORS as error:
+            if not is_outage(error):
+                backoff.succeeded()  # Redis answered
+                raise round_.refused(call, error) from error
             backoff.failed(error)
             return round_.unavailable(error, backoff.remaining())
         backoff.succeeded()
@@ -400,9 +428,10 @@ class RateLimiter(_Options):
         Taken when the block is entered, given back when it is left (also on an exception);
         `lease` is how long it holds unless renewed or released (seconds, a timedelta or a
         duration text). No room: LeaseDenied at once, or after waiting up to `wait` seconds,
-        asking again every `poll` seconds. `id`: the lease's own id (default: the server makes
-        one). `scope` names the count (one per scope and identity). `on_error`: what a Redis
-        failure decides (default: the limiter's), see `redis_rl.leases`.
+        asking again every `poll` seconds. `id`: the lease's own id (default: 16 random hex
+        digits made here, so that asking again is the same holder). `scope` names the count
+        (one per scope and identity). `on_error`: what a Redis failure decides (default: the
+        limiter's), see `redis_rl.leases`.
         """
         return Lease(
             self,
@@ -445,7 +474,7 @@ class AsyncRateLimiter(_Options):
                 client,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
-                retry=redis.asyncio.retry.Retry(NoBackoff(), 1),
+                retry=redis.asyncio.retry.Retry(NoBackoff(), 1, supported_errors=RETRIED),
             )
         else:
             _warn_if_slow(client)
@@ -478,13 +507,17 @@ class AsyncRateLimiter(_Options):
         backoff = self.backoff
         if backoff.skipping() and backoff.last_error is not None:
             return round_.unavailable(backoff.last_error, backoff.remaining())
+        call: _Call | None = None
+        decisions: list[Decision] = []
         try:
             calls = round_.calls(self.prefix(await self.rl.resolve_backend()), self._cluster)
-            decisions = [
-                Decision.from_reply(await self.rl.call(c.command, c.keys, c.args), c.command)
-                for c in calls
-            ]
-        except REDIS_FAILURES as error:
+            for call in calls:
+                reply = await self.rl.call(call.command, call.keys, call.args)
+                decisions.append(Decision.from_reply(reply, call.command))
+        except REDIS_ERRORS as error:
+            if not is_outage(error):
+                backoff.succeeded()  # Redis answered
+                raise round_.refused(call, error) from error
             backoff.failed(error)
             return round_.unavailable(error, backoff.remaining())
         backoff.succeeded()

@@ -13,7 +13,15 @@ from .config import LimitsConfig
 from .failure import OnError, check_on_error
 from .rates import Rate, parse_rates
 
-__all__ = ["Limit", "LimitRequest", "LimitsArg", "is_limit_name", "resolve_limits"]
+__all__ = [
+    "Limit",
+    "LimitRequest",
+    "LimitsArg",
+    "check_algorithm",
+    "is_limit_name",
+    "limit_items",
+    "resolve_limits",
+]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
@@ -21,6 +29,12 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 def is_limit_name(text: str) -> bool:
     """A configured limit's name ("search") rather than rates ("10/minute")."""
     return _NAME.fullmatch(text.strip()) is not None
+
+
+def check_algorithm(algorithm: Algorithm | None, burst: int | None) -> None:
+    """Checks an algorithm and a burst as the commands do (ValueError), when declared."""
+    if algorithm is not None or burst is not None:
+        hit_arguments(1, 1, 1, algorithm, burst)
 
 
 @dataclass(frozen=True)
@@ -44,9 +58,7 @@ class Limit:
             raise ValueError(f"scope must be a string, not {self.scope!r}")
         if self.on_error is not None:
             check_on_error(self.on_error)
-        if self.algorithm is not None or self.burst is not None:
-            # Validates the algorithm and burst the same way the commands do.
-            hit_arguments(1, 1, 1, self.algorithm, self.burst)
+        check_algorithm(self.algorithm, self.burst)
 
     @classmethod
     def parse(
@@ -70,6 +82,20 @@ class LimitRequest(NamedTuple):
 
 
 LimitsArg = str | Rate | Limit | Sequence[str | Rate | Limit] | None
+
+
+def limit_items(limits: LimitsArg) -> list[str | Rate | Limit]:
+    """A declaration's items, one or a list; ValueError for anything else."""
+    if limits is None:
+        return []
+    if isinstance(limits, (str, Rate, Limit)):
+        return [limits]
+    if isinstance(limits, bytes) or not isinstance(limits, Iterable):
+        raise ValueError(
+            f"limits must be rate strings such as '10/minute', names of configured limits, "
+            f"Rate or Limit objects, or a list of them, not {limits!r}"
+        )
+    return list(limits)
 
 
 def resolve_limits(
@@ -96,13 +122,7 @@ def resolve_limits(
     def build(rates: tuple[Rate, ...], default_scope: str) -> Limit:
         return Limit(rates, scope or default_scope, algorithm, burst, on_error)
 
-    items: list[str | Rate | Limit]
-    if limits is None:
-        items = []
-    elif isinstance(limits, (str, Rate, Limit)):
-        items = [limits]
-    else:
-        items = list(limits)
+    items = limit_items(limits)
     resolved: list[Limit] = []
     for item in items:
         if isinstance(item, Limit):

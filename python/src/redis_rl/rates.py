@@ -30,9 +30,11 @@ MAX_COUNT = 2**63 - 1
 MAX_WINDOW_SECONDS = 36500 * 86400
 
 _SEPARATORS = re.compile(r"[,;|]")
+# ASCII only: "\d" and "\s" would take the digits and spaces of other scripts (Arabic-Indic
+# digits would make a count).
 _RATE = re.compile(
-    r"\s*(?P<count>\d+)\s*(?:/|per)\s*(?P<multiples>\d+)?\s*(?P<unit>[a-z]+)\s*",
-    re.IGNORECASE,
+    r"\s*(?P<count>[0-9]+)\s*(?:/|per)\s*(?P<multiples>[0-9]+)?\s*(?P<unit>[a-z]+)\s*",
+    re.IGNORECASE | re.ASCII,
 )
 _EXPECTED = (
     "expected '<count>/<unit>' or '<count> per <n> <units>' with a unit of second, minute, "
@@ -118,6 +120,11 @@ def parse_rates(rates: str | Rate | Iterable[str | Rate]) -> tuple[Rate, ...]:
         return tuple(_parse_one(part, rates) for part in _SEPARATORS.split(rates))
     if isinstance(rates, bytes):
         raise ValueError(f"rate limits must be text, not bytes: {rates!r}")
+    if not isinstance(rates, Iterable):
+        raise ValueError(
+            f"rate limits must be a string such as '10/minute', a Rate or a list of them, "
+            f"not {rates!r}"
+        )
     parsed: list[Rate] = []
     for item in rates:
         if isinstance(item, (str, Rate)):
