@@ -43,7 +43,7 @@ def test_replies_parse_alike_in_resp2_and_resp3(
     frozen.assert_decision(rl.peek("k", 5, 60), Decision(True, 5, 2, 0, 108_000))
     frozen.assert_decision(reference.peek("k", 5, 60), Decision(True, 5, 2, 0, 108_000))
     frozen.assert_decision(
-        rl.mhit([("{u}a", 2, 1), ("{u}b", 100, 3600)]), Decision(True, 2, 1, 0, 7_164_000, 1)
+        rl.mhit([("{u}a", 2, 1), ("{u}b", 100, 3600)]), Decision(True, 2, 1, 0, 1_500, 1)
     )
     assert rl.throttle("cell", 15, 30, 60) == Decision(True, 16, 15, 0, 2000)
 

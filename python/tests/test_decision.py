@@ -23,10 +23,10 @@ def test_denied_and_never() -> None:
 
 
 def test_mhit_position() -> None:
-    decision = Decision.from_reply([1, 2, 1, 0, 7164000, 1], "RL.MHIT")
+    decision = Decision.from_reply([1, 2, 1, 0, 1500, 1], "RL.MHIT")
     assert decision.position == 1
     with pytest.raises(ValueError, match="expected 6 integers"):
-        Decision.from_reply([1, 2, 1, 0, 7164000], "RL.MHIT")
+        Decision.from_reply([1, 2, 1, 0, 1500], "RL.MHIT")
 
 
 @pytest.mark.parametrize("reply", [None, b"OK", [1, 2, 3], [1, 2, 3, 4, b"5"], [True] * 5])
