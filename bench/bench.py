@@ -98,6 +98,9 @@ class Server:
             "--save", "", "--appendonly", "no", "--auto-aof-rewrite-percentage", "0",
             "--enable-debug-command", "yes",
             "--logfile", "server.log", "--loadmodule", MODULE, "cell-compat", "yes",
+            # ALGO LOG at the scales' limit of 1,000,000 per 60 s may need 60,000 entries, more
+            # than rl.log-max-entries' default allows.
+            "log-max-entries", "100000",
         ])
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 20
