@@ -259,7 +259,8 @@ fn slots_move_with_atomic_slot_migration_under_traffic() {
         .arg(&b_id)
         .query(&mut ca)
         .expect("CLUSTER MIGRATESLOTS is accepted with the module loaded");
-    // Traffic goes on while the slot moves; afterwards b serves it.
+    // Traffic goes on while the slot moves; afterwards b serves it. (b holds the keys before
+    // it owns the slot: until then it answers MOVED for them.)
     assert!(wait_until(30, || {
         traffic(&mut ca);
         let count: i64 = redis::cmd("CLUSTER")
@@ -267,7 +268,11 @@ fn slots_move_with_atomic_slot_migration_under_traffic() {
             .arg(slot)
             .query(&mut cb)
             .unwrap();
-        count == 3
+        let served = redis::cmd("EXISTS")
+            .arg(&keys[0])
+            .query::<i64>(&mut cb)
+            .is_ok();
+        count == 3 && served
     }));
     let mut states = Vec::new();
     for key in &keys {
