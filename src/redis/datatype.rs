@@ -25,28 +25,52 @@ const ENCODING_VERSION: i32 = 1;
 pub static RATE_LIMIT_TYPE: RedisType = RedisType::new(
     TYPE_NAME,
     ENCODING_VERSION,
-    raw::RedisModuleTypeMethods {
-        version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
+    type_methods(Callbacks {
         rdb_load: Some(rdb_load),
         rdb_save: Some(rdb_save),
         aof_rewrite: Some(aof_rewrite),
         mem_usage: Some(mem_usage),
         digest: Some(digest),
         free: Some(free),
+        copy: Some(copy),
+    }),
+);
+
+/// The callbacks each of the module's data types (`ratelimit`, `rl-leases`) gives the server.
+pub struct Callbacks {
+    pub rdb_load: raw::RedisModuleTypeLoadFunc,
+    pub rdb_save: raw::RedisModuleTypeSaveFunc,
+    pub aof_rewrite: raw::RedisModuleTypeRewriteFunc,
+    pub mem_usage: raw::RedisModuleTypeMemUsageFunc,
+    pub digest: raw::RedisModuleTypeDigestFunc,
+    pub free: raw::RedisModuleTypeFreeFunc,
+    pub copy: raw::RedisModuleTypeCopyFunc,
+}
+
+/// The server's method table for `callbacks`, every other callback left unset.
+pub const fn type_methods(callbacks: Callbacks) -> raw::RedisModuleTypeMethods {
+    raw::RedisModuleTypeMethods {
+        version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
+        rdb_load: callbacks.rdb_load,
+        rdb_save: callbacks.rdb_save,
+        aof_rewrite: callbacks.aof_rewrite,
+        mem_usage: callbacks.mem_usage,
+        digest: callbacks.digest,
+        free: callbacks.free,
         aux_load: None,
         aux_save: None,
         aux_save_triggers: 0,
         free_effort: None,
         unlink: None,
-        copy: Some(copy),
+        copy: callbacks.copy,
         defrag: None,
         mem_usage2: None,
         free_effort2: None,
         unlink2: None,
         copy2: None,
         aux_save2: None,
-    },
-);
+    }
+}
 
 /// The registered type, cached once at load for the hot path.
 static TYPE_PTR: AtomicPtr<raw::RedisModuleType> = AtomicPtr::new(std::ptr::null_mut());

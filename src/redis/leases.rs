@@ -24,6 +24,7 @@ use rl_core::leases::{codec, Invalid, Leases};
 use rl_core::Micros;
 
 use super::context::Name;
+use super::datatype::{type_methods, Callbacks};
 use super::io::{Digest, Io};
 use super::key::{Key, OtherType};
 use super::{metrics, notify, propagation};
@@ -38,27 +39,15 @@ pub const SET_LEASES_COMMAND: &CStr = c"RL.SETLEASES";
 pub static LEASES_TYPE: RedisType = RedisType::new(
     TYPE_NAME,
     ENCODING_VERSION,
-    raw::RedisModuleTypeMethods {
-        version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
+    type_methods(Callbacks {
         rdb_load: Some(rdb_load),
         rdb_save: Some(rdb_save),
         aof_rewrite: Some(aof_rewrite),
         mem_usage: Some(mem_usage),
         digest: Some(digest),
         free: Some(free),
-        aux_load: None,
-        aux_save: None,
-        aux_save_triggers: 0,
-        free_effort: None,
-        unlink: None,
         copy: Some(copy),
-        defrag: None,
-        mem_usage2: None,
-        free_effort2: None,
-        unlink2: None,
-        copy2: None,
-        aux_save2: None,
-    },
+    }),
 );
 
 /// The registered type, cached once at load.
