@@ -315,12 +315,6 @@ fn restart_from_rdb() {
     assert_carries_on(&mut con, &before);
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
 fn restart_from_aof(preamble: &str) {
     let dir = scratch_dir(&format!("leases-aof-{preamble}"));
     let options = Options::default()
@@ -575,26 +569,6 @@ fn lease_max_held_bounds_the_limit_and_changes_at_run_time() {
         .arg("1000001")
         .query::<()>(&mut con);
     assert!(refused.is_err(), "the bound is 1000000");
-}
-
-/// A connection authenticated as a new user with `rules`.
-fn user(server: &Server, name: &str, rules: &[&str]) -> Connection {
-    let mut admin = server.conn();
-    let _: () = redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg(name)
-        .arg("on")
-        .arg(">secret")
-        .arg(rules)
-        .query(&mut admin)
-        .unwrap();
-    let mut con = server.conn();
-    let _: () = redis::cmd("AUTH")
-        .arg(name)
-        .arg("secret")
-        .query(&mut con)
-        .unwrap();
-    con
 }
 
 #[test]

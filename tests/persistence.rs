@@ -84,12 +84,6 @@ fn restart_from_rdb() {
     assert_carries_on(&mut con);
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
 fn restart_from_aof(preamble: &str) {
     let dir = scratch_dir(&format!("aof-{preamble}"));
     let options = Options::default()

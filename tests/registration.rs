@@ -128,26 +128,6 @@ fn acl_cat(con: &mut Connection, category: &str) -> Vec<String> {
         .unwrap()
 }
 
-/// A connection authenticated as a new user with `rules`.
-fn user(server: &Server, name: &str, rules: &[&str]) -> Connection {
-    let mut admin = server.conn();
-    let _: () = redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg(name)
-        .arg("on")
-        .arg(">secret")
-        .arg(rules)
-        .query(&mut admin)
-        .unwrap();
-    let mut con = server.conn();
-    let _: () = redis::cmd("AUTH")
-        .arg(name)
-        .arg("secret")
-        .query(&mut con)
-        .unwrap();
-    con
-}
-
 #[test]
 fn acl_category_where_the_server_has_module_categories() {
     let server = Server::start_with(

@@ -446,3 +446,30 @@ pub fn aof_contents(server_dir: &Path) -> Vec<u8> {
     }
     all
 }
+
+/// Whether `needle` occurs in `haystack`, ASCII case aside (commands in an AOF).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// A connection authenticated as a new user with `rules`.
+pub fn user(server: &Server, name: &str, rules: &[&str]) -> Connection {
+    let mut admin = server.conn();
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(name)
+        .arg("on")
+        .arg(">secret")
+        .arg(rules)
+        .query(&mut admin)
+        .unwrap();
+    let mut con = server.conn();
+    let _: () = redis::cmd("AUTH")
+        .arg(name)
+        .arg("secret")
+        .query(&mut con)
+        .unwrap();
+    con
+}
